@@ -1,0 +1,1 @@
+"""Rebuild the default LM: corpus, tokenizer and pretraining (``tracr-bench pretrain``)."""

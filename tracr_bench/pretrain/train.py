@@ -1,0 +1,227 @@
+"""Pretrain the default LM from scratch: corpus -> tokenizer -> GPT-2 -> fp16 safetensors.
+
+Reads top to bottom like nanoGPT's loop: tokenize once, sample random windows with a seeded
+generator, AdamW with warm-up and cosine decay, a validation perplexity on the KL shard every
+``eval_every`` steps, and a final perplexity on the retention shard, which nothing trains on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tracr_bench.pretrain import corpus
+from tracr_bench.pretrain.tokenizer import END_OF_TEXT, train_tokenizer
+
+
+@dataclass
+class PretrainConfig:
+    n_layer: int = 12
+    n_embd: int = 256
+    n_head: int = 8
+    n_positions: int = 512
+    vocab_size: int = 8192
+    context: int = 512
+    batch_size: int = 8
+    steps: int = 1300
+    lr: float = 1.5e-3
+    min_lr: float = 1e-4
+    warmup: int = 60
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    eval_tokens: int = 65536
+    seed: int = 1234
+    threads: int = 1
+    bf16: bool = True
+
+
+def gpt2_config(cfg: PretrainConfig):
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=cfg.vocab_size,
+        n_positions=cfg.n_positions,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        activation_function="gelu_pytorch_tanh",
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+
+
+def hf_tokenizer(tokenizer_file: Path):
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_file),
+        bos_token=END_OF_TEXT,
+        eos_token=END_OF_TEXT,
+        unk_token=END_OF_TEXT,
+        pad_token=END_OF_TEXT,
+        model_max_length=512,
+    )
+
+
+def encode_file(tokenizer, path: Path) -> np.ndarray:
+    """Token ids of a text file, documents joined by END_OF_TEXT, as uint16."""
+    text = path.read_text("utf-8")
+    eot = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    ids: list[int] = []
+    for chunk in text.split("\n\n\n"):
+        ids.extend(tokenizer.encode(chunk, add_special_tokens=False))
+        ids.append(eot)
+    return np.asarray(ids, dtype=np.uint16)
+
+
+@torch.no_grad()
+def perplexity(model, ids: np.ndarray, context: int, max_tokens: int | None = None) -> float:
+    """Perplexity over consecutive non-overlapping windows of ``context`` tokens."""
+    model.eval()
+    if max_tokens is not None:
+        ids = ids[: max_tokens + 1]
+    n_windows = (len(ids) - 1) // context
+    total, count = 0.0, 0
+    for w in range(0, n_windows, 8):
+        rows = [
+            torch.from_numpy(ids[i * context : (i + 1) * context + 1].astype(np.int64))
+            for i in range(w, min(w + 8, n_windows))
+        ]
+        batch = torch.stack(rows)
+        logits = model(batch[:, :-1]).logits.float()
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), reduction="sum"
+        )
+        total += loss.item()
+        count += batch[:, 1:].numel()
+    model.train()
+    return math.exp(total / count)
+
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
+    """Rebuild corpus and tokenizer in ``work_dir``, train, save the model to ``out_dir``."""
+    from transformers import GPT2LMHeadModel
+
+    torch.set_num_threads(cfg.threads)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if not (work_dir / "train.txt").exists():
+        corpus.build(work_dir)
+    tok_file = work_dir / "tokenizer.json"
+    if not tok_file.exists():
+        train_tokenizer(work_dir / "train.txt", cfg.vocab_size).save(str(tok_file))
+    tokenizer = hf_tokenizer(tok_file)
+    arrays = {}
+    for name in ("train", "kl_shard", "retention_shard"):
+        cached = work_dir / f"{name}.u16.npy"
+        if not cached.exists():
+            np.save(cached, encode_file(tokenizer, work_dir / f"{name}.txt"))
+        arrays[name] = np.load(cached)
+    train_ids = arrays["train"]
+
+    torch.manual_seed(cfg.seed)
+    model = GPT2LMHeadModel(gpt2_config(cfg))
+    n_params = sum(p.numel() for p in model.parameters())
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+    )
+    gen = np.random.default_rng(cfg.seed)
+    log_path = work_dir / "pretrain_log.jsonl"
+    log = open(log_path, "w")
+    t0 = time.time()
+    tokens_seen = 0
+    bar = tqdm(range(cfg.steps), desc="pretrain", dynamic_ncols=True)
+    for step in bar:
+        starts = gen.integers(0, len(train_ids) - cfg.context - 1, size=cfg.batch_size)
+        batch = torch.from_numpy(
+            np.stack([train_ids[s : s + cfg.context + 1] for s in starts]).astype(np.int64)
+        )
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits = model(batch[:, :-1]).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1)
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        tokens_seen += batch[:, 1:].numel()
+        elapsed = time.time() - t0
+        record = {
+            "step": step + 1,
+            "loss": round(loss.item(), 4),
+            "lr": lr_at(step, cfg),
+            "tokens": tokens_seen,
+            "tok_per_s": round(tokens_seen / elapsed, 1),
+            "elapsed_s": round(elapsed, 1),
+        }
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            record["val_ppl_kl_shard"] = round(
+                perplexity(model, arrays["kl_shard"], cfg.context, cfg.eval_tokens), 2
+            )
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{record['tok_per_s']:.0f}")
+    train_seconds = time.time() - t0
+
+    retention_ppl = perplexity(model, arrays["retention_shard"], cfg.context)
+    kl_ppl = perplexity(model, arrays["kl_shard"], cfg.context)
+    summary = {
+        "config": asdict(cfg),
+        "parameters": n_params,
+        "train_tokens_in_corpus": int(len(train_ids)),
+        "tokens_seen": tokens_seen,
+        "train_seconds": round(train_seconds, 1),
+        "tokens_per_second": round(tokens_seen / train_seconds, 1),
+        "heldout_ppl_retention_shard": round(retention_ppl, 2),
+        "heldout_ppl_kl_shard": round(kl_ppl, 2),
+        "torch": torch.__version__,
+    }
+    save_model(model, tokenizer, work_dir, out_dir, summary)
+    return summary
+
+
+def save_model(model, tokenizer, work_dir: Path, out_dir: Path, summary: dict) -> None:
+    """Write the fp16 model, tokenizer, shards and training record; atomically replace out_dir."""
+    staging = out_dir.with_name(out_dir.name + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    model.half().save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    (staging / "pretraining.json").write_text(json.dumps(summary, indent=1) + "\n")
+    text_dir = staging / "text"
+    text_dir.mkdir()
+    for name in ("kl_shard.txt", "retention_shard.txt", "manifest.json"):
+        shutil.copy(work_dir / name, text_dir / name)
+    shutil.copy(work_dir / "pretrain_log.jsonl", staging / "pretrain_log.jsonl")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(staging, out_dir)
