@@ -88,6 +88,9 @@ class Task:
     injection_max_seq_len: int
     oracle_max_seq_len: int
     mlp_exactness: int = 100
+    # A separate factory for the oracle program when the injection program cannot cover the
+    # OOD splits (None: the oracle is ``program`` compiled at ``oracle_max_seq_len``).
+    oracle_program: Callable[[], object] | None = None
     answer_units: Callable[[str], list[str]] = field(default=lambda t: t.split())
     source: str = ""  # the module that defined it (set by the registry)
 
@@ -136,7 +139,8 @@ class Task:
     def _eval_inputs(self, seed: int) -> frozenset[Symbols]:
         out: set[Symbols] = set()
         for name in self.eval_splits:
-            out.update(_generate(self, self.splits[name], self.splits[name].size, seed, frozenset()))
+            sp = self.splits[name]
+            out.update(_generate(self, sp, sp.size, seed, frozenset()))
         return frozenset(out)
 
 

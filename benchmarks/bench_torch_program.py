@@ -1,0 +1,151 @@
+"""Benchmark: the torch port vs tracr's own model on one batch of inputs.
+
+Usage: python benchmarks/bench_torch_program.py [--max-seq-len 16] [--batch 1000]
+
+Times, for make_shuffle_dyck(["()", "[]", "{}"]) (causal):
+  - the torch port: one batched forward call on BATCH inputs (after one warm-up call);
+  - tracr's `assembled.apply`, which takes ONE sequence per call: timed on --apply-n
+    inputs (after a warm-up) and scaled to BATCH;
+  - tracr's batched forward (`assembled.forward(params, ids)`), first call (includes jax's
+    per-shape op compilation) and warm.
+It also checks that the torch port and tracr agree on every residual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import torch
+from tracr.compiler import lib
+
+from tracr_bench.compiler import compile_program
+from tracr_bench.torch_program import TorchProgram
+
+
+def _random_inputs(rng: np.random.Generator, n: int, length: int) -> list[list[str]]:
+    """Half uniformly random strings, half balanced (random nesting of 3 pair types)."""
+    pairs = ["()", "[]", "{}"]
+    out = []
+    for i in range(n):
+        if i % 2 == 0:
+            out.append([str(c) for c in rng.choice(list("()[]{}"), size=length)])
+            continue
+        s: list[str] = []
+        stack: list[str] = []
+        while len(s) + len(stack) < length:
+            if stack and (rng.random() < 0.5 or len(s) + len(stack) + 2 > length):
+                s.append(stack.pop())
+            else:
+                o, c = pairs[rng.integers(3)]
+                s.append(o)
+                stack.append(c)
+        s.extend(reversed(stack))
+        s = s[:length]
+        out.append(s + [str(rng.choice(list("()[]{}")))] * (length - len(s)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-seq-len", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--apply-n", type=int, default=20, help="sequences timed with .apply")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--unpruned", action="store_true", help="also time prune=False")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    cache = args.cache_dir or Path(tempfile.mkdtemp(prefix="tracr-bench-"))
+    program = lib.make_shuffle_dyck(["()", "[]", "{}"])
+    cp = compile_program(program, set("()[]{}"), args.max_seq_len, causal=True, cache_dir=cache)
+    if cp.assembled is None:  # loaded from the cache: compile again to get tracr's model
+        cp = compile_program(program, set("()[]{}"), args.max_seq_len, causal=True, use_cache=False)
+    print(
+        f"program: make_shuffle_dyck(3 pairs), causal, max_seq_len={cp.max_seq_len}: "
+        f"{cp.n_layers} layers, residual {cp.residual_width}, {cp.n_params:,} params, "
+        f"compiled in {cp.seconds:.1f} s"
+    )
+
+    rng = np.random.default_rng(0)
+    batch = _random_inputs(rng, args.batch, args.max_seq_len)
+    ids_np = cp.encode_batch(batch)
+    print(f"batch: {ids_np.shape[0]} inputs x {ids_np.shape[1]} ids (BOS included)")
+
+    # --- torch port
+    tp = TorchProgram.from_compiled(cp).to(args.device)
+    ids = torch.from_numpy(ids_np).to(args.device)
+    with torch.inference_mode():
+        tp(ids)  # warm-up
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = tp(ids)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t_torch = time.perf_counter() - t0
+    print(f"torch port ({args.device}, {args.threads} thread(s)): {t_torch * 1e3:.1f} ms")
+    print(
+        f"  (pruned tracr's zero padding: heads kept per layer {tp.layer_heads} of "
+        f"{cp.n_heads}, MLP units kept {tp.layer_hidden} of {cp.mlp_hidden_size})"
+    )
+    if args.unpruned:
+        full = TorchProgram.from_compiled(cp, prune=False).to(args.device)
+        with torch.inference_mode():
+            full(ids)
+            t0 = time.perf_counter()
+            full(ids)
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            print(f"torch port without pruning: {(time.perf_counter() - t0) * 1e3:.1f} ms")
+
+    # --- tracr .apply: one sequence per call
+    a = cp.assembled
+    a.apply([cp.bos, *batch[0]])  # warm-up (jax compiles each op for the shape)
+    n = min(args.apply_n, args.batch)
+    t0 = time.perf_counter()
+    decoded = [a.apply([cp.bos, *s]).decoded for s in batch[:n]]
+    t_apply_n = time.perf_counter() - t0
+    t_apply = t_apply_n / n * args.batch
+    print(
+        f"tracr .apply: {t_apply_n:.2f} s for {n} inputs -> {t_apply:.1f} s for "
+        f"{args.batch} (scaled linearly: .apply takes one sequence per call)"
+    )
+
+    # --- tracr batched forward
+    t0 = time.perf_counter()
+    ref = a.forward(a.params, jnp.asarray(ids_np))
+    ref.transformer_output.output.block_until_ready()
+    t_fwd_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = a.forward(a.params, jnp.asarray(ids_np))
+    ref.transformer_output.output.block_until_ready()
+    t_fwd = time.perf_counter() - t0
+    print(
+        f"tracr batched forward: {t_fwd_first:.2f} s first call (jax op compiles), "
+        f"{t_fwd * 1e3:.1f} ms warm"
+    )
+
+    # --- agreement
+    tr = [ref.transformer_output.input_embeddings, *ref.transformer_output.residuals[1::2]]
+    err = max(
+        float(np.abs(np.asarray(r)[..., cp.tracr_perm] - s.cpu().numpy()).max())
+        for r, s in zip(tr, out.residuals, strict=True)
+    )
+    ours = tp.decode_output(out.final)
+    same = sum(ours[i] == decoded[i] for i in range(n))
+    print(f"max |torch - tracr| over all layer residuals: {err:.2e}")
+    print(f"decoded outputs equal to .apply's: {same}/{n}")
+
+    print(f"ratio tracr .apply (scaled) / torch: {t_apply / t_torch:,.0f}x")
+    print(f"ratio tracr batched forward (warm) / torch: {t_fwd / t_torch:,.1f}x")
+
+
+if __name__ == "__main__":
+    main()

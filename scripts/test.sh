@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (idempotent), lint, then run the test suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,85 @@
+"""Resolve and load language models: a local Hugging Face folder, or ``default``, the small
+pre-trained LM that ships inside the package (``tracr_bench/data/default_lm``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "data" / "default_lm"
+REBUILD_HINT = "rebuild it with `tracr-bench pretrain` (about 80 minutes on 2 CPU cores)"
+
+
+class ModelError(ValueError):
+    """A model path that cannot be used; the message says what is wrong and what to do."""
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """``None`` or ``"default"`` -> the shipped default LM; otherwise an existing local folder."""
+    if model is None or str(model) == "default":
+        path = DEFAULT_MODEL_DIR
+        check_default_model(path)
+        return path
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise ModelError(
+            f"model path {str(path)!r} does not exist (give a local folder or 'default')"
+        )
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise ModelError(
+            f"{str(path)!r} is not a Hugging Face model folder (no config.json); "
+            "save one with model.save_pretrained(PATH)"
+        )
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_default_model(path: Path = DEFAULT_MODEL_DIR) -> None:
+    """Raise a one-line ModelError if the shipped weights are missing or corrupt."""
+    weights = path / "model.safetensors"
+    record = path / "pretraining.json"
+    if not weights.is_file() or not record.is_file():
+        raise ModelError(f"the default LM is missing at {path}; {REBUILD_HINT}")
+    expected = json.loads(record.read_text()).get("weights_sha256")
+    if expected and file_sha256(weights) != expected:
+        raise ModelError(f"the default LM's weights at {weights} are corrupt; {REBUILD_HINT}")
+
+
+def load_tokenizer(model: str | Path | None):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(model))
+
+
+def load_model(model: str | Path | None, device: str = "cpu", dtype=None):
+    """Model and tokenizer; fp16 weights are loaded as fp32 on the CPU."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_model_path(model)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        if dtype is None:
+            dtype = torch.float32 if device == "cpu" else "auto"
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"cannot load a causal LM from {str(path)!r}: {first}") from None
+    return lm.to(device).eval(), tok
+
+
+def heldout_text(name: str) -> str:
+    """One of the default LM's held-out shards: ``kl`` (natural text for the injector's KL term)
+    or ``retention`` (never used by any training; measures retention)."""
+    files = {"kl": "kl_shard.txt", "retention": "retention_shard.txt"}
+    if name not in files:
+        raise ValueError(f"unknown shard {name!r}; choose from: {', '.join(files)}")
+    return (DEFAULT_MODEL_DIR / "text" / files[name]).read_text("utf-8")
