@@ -73,7 +73,7 @@ class Example:
     length: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: tasks are registry singletons
 class Task:
     name: str
     description: str

@@ -1,0 +1,149 @@
+"""Sort a sequence of digits (duplicates kept): ``Sort the digits: 3 1 4 1 =`` -> `` 1 1 3 4``.
+
+The answer is a sequence, read one digit token at a time.
+
+RASP program (causal, 8 layers). Write ``c_v`` for the number of input digits ``<= v`` and ``k``
+for the number of answer digits already written. The next answer digit is
+``y_k = #{v in 0..8 : c_v <= k}``. The answer digits are fed back (teacher-forced), so the
+count ``A_v`` of *all* digits ``<= v`` seen so far (input and answer) is ``c_v + min(k, c_v)``,
+and ``c_v <= k`` exactly when ``A_v <= 2k``; this needs no "before the trigger" test on the
+keys, so it is robust to fillers anywhere in the prompt.
+
+- ``count_le_v`` (v = 0..8): numerical SelectorWidth of the digits ``<= v`` (``A_v``);
+- ``trigger_pos``: the index of the trigger, moved to every later position;
+- ``answers_plus_one``: numerical SelectorWidth of positions at or after the trigger (``k + 1``);
+- ``slack_v = A_v - 2 (k + 1)`` and ``done_v = [slack_v <= -2]`` (= ``[c_v <= k]``);
+- the nine ``done_v`` summed in a balanced tree of categorical SequenceMaps -> the digit.
+"""
+
+from __future__ import annotations
+
+import random
+
+from tracr_bench.task import Split, Task, TokenMap
+
+DIGITS = tuple("0123456789")
+FILLER = "_"
+TRIGGER = "="
+MIN_LEN, MAX_LEN = 2, 10  # train / test input lengths, in digits
+OOD_MAX_LEN = 16
+
+
+def prompt(inp: tuple[str, ...]) -> str:
+    return "Sort the digits: " + " ".join(inp) + " " + TRIGGER
+
+
+def target(inp: tuple[str, ...]) -> str:
+    return " " + " ".join(sorted(inp))
+
+
+def _uniform(lo: int, hi: int):
+    def draw(rng: random.Random) -> tuple[str, ...]:
+        n = rng.randint(lo, hi)
+        return tuple(rng.choice(DIGITS) for _ in range(n))
+
+    return draw
+
+
+def _draw_sorted(rng: random.Random) -> tuple[str, ...]:
+    """Train lengths, already in ascending order (the answer repeats the input)."""
+    return tuple(sorted(_uniform(MIN_LEN, MAX_LEN)(rng)))
+
+
+def _draw_descending(rng: random.Random) -> tuple[str, ...]:
+    """Train lengths, in descending order (the answer is the input reversed)."""
+    return tuple(sorted(_uniform(MIN_LEN, MAX_LEN)(rng), reverse=True))
+
+
+def program():
+    from tracr.rasp import rasp
+
+    def digit_le(v: int):
+        return lambda k, q: k in DIGITS and int(k) <= v
+
+    counts = [
+        rasp.numerical(
+            rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, digit_le(v)))
+        ).named(f"count_le_{v}")
+        for v in range(9)
+    ]
+    trigger_pos = rasp.Aggregate(
+        rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == TRIGGER), rasp.indices
+    ).named("trigger_pos")
+    answers_plus_one = rasp.numerical(
+        rasp.SelectorWidth(rasp.Select(rasp.indices, trigger_pos, lambda k, q: k >= q))
+    ).named("answers_plus_one")
+    done = []
+    for v, count in enumerate(counts):
+        slack = rasp.numerical(rasp.LinearSequenceMap(count, answers_plus_one, 1, -2)).named(
+            f"slack_{v}"
+        )
+        done.append(rasp.categorical(rasp.Map(lambda x: int(x < -1.5), slack)).named(f"done_{v}"))
+
+    def add(a, b, name):
+        return rasp.categorical(rasp.SequenceMap(lambda x, y: x + y, a, b)).named(name)
+
+    s01, s23 = add(done[0], done[1], "done_0_1"), add(done[2], done[3], "done_2_3")
+    s45, s67 = add(done[4], done[5], "done_4_5"), add(done[6], done[7], "done_6_7")
+    s03, s47 = add(s01, s23, "done_0_3"), add(s45, s67, "done_4_7")
+    s07 = add(s03, s47, "done_0_7")
+    return rasp.categorical(rasp.SequenceMap(lambda x, y: str(x + y), s07, done[8])).named("sort")
+
+
+TASK = Task(
+    name="sort",
+    description="Sort a sequence of digits in ascending order, duplicates kept; answered one "
+    "digit token at a time.",
+    version=1,
+    program=program,
+    token_map=TokenMap(
+        symbols={d: d for d in DIGITS}, filler=FILLER, trigger=TRIGGER, trigger_symbol=TRIGGER
+    ),
+    prompt=prompt,
+    target=target,
+    splits={
+        "train": Split(
+            "train",
+            f"{MIN_LEN}-{MAX_LEN} digits, each uniform over 0-9",
+            MIN_LEN,
+            MAX_LEN,
+            50_000,
+            draw=_uniform(MIN_LEN, MAX_LEN),
+        ),
+        "test": Split(
+            "test",
+            "same distribution as train",
+            MIN_LEN,
+            MAX_LEN,
+            4_000,
+            draw=_uniform(MIN_LEN, MAX_LEN),
+        ),
+        "length": Split(
+            "length",
+            f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} uniform digits",
+            MAX_LEN + 1,
+            OOD_MAX_LEN,
+            4_000,
+            draw=_uniform(MAX_LEN + 1, OOD_MAX_LEN),
+        ),
+        "sorted": Split(
+            "sorted",
+            f"near miss: {MIN_LEN}-{MAX_LEN} digits already in ascending order",
+            MIN_LEN,
+            MAX_LEN,
+            4_000,
+            draw=_draw_sorted,
+        ),
+        "descending": Split(
+            "descending",
+            f"near miss: {MIN_LEN}-{MAX_LEN} digits in descending order",
+            MIN_LEN,
+            MAX_LEN,
+            4_000,
+            draw=_draw_descending,
+        ),
+    },
+    injection_max_seq_len=26,
+    oracle_max_seq_len=38,
+    mlp_exactness=10_000,
+)
