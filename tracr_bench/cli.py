@@ -1,7 +1,7 @@
 """The ``tracr-bench`` command line.
 
-``tracr-bench`` with no sub-command runs the main job: list the tasks and run the oracle over
-every task and split.
+``tracr-bench`` with no sub-command runs the main job, ``tracr-bench eval``: the model (``--model``,
+default the shipped LM) on every task and evaluation split, plus retention.
 """
 
 from __future__ import annotations
@@ -98,25 +98,23 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     from tracr_bench.models import load_tokenizer
     from tracr_bench.oracle import run_oracle
 
+    work = []
+    for task in _task_list(args.task):  # validate every name before any work
+        for split in [args.split] if args.split else list(task.eval_splits):
+            task.split(split)
+            work.append((task, split))
+    if args.limit is not None and args.limit <= 0:
+        raise TaskError(f"--limit must be a positive number of examples, got {args.limit}")
     tokenizer = load_tokenizer(args.model)
     results = []
-    for task in _task_list(args.task):
-        splits = [args.split] if args.split else list(task.eval_splits)
-        for split in splits:
-            task.split(split)  # validate before any work
-        for split in splits:
-            res = run_oracle(
-                task,
-                split,
-                tokenizer,
-                limit=args.limit,
-                seed=args.seed,
-                cache_dir=args.cache_dir,
-            )
-            results.append(res)
-            if not args.json:
-                note = f"  (exempt: {res.exempt})" if res.exempt else ""
-                print(f"{task.name}/{split}: {res.accuracy:.2%} of {res.n}{note}", file=sys.stderr)
+    for task, split in work:
+        res = run_oracle(
+            task, split, tokenizer, limit=args.limit, seed=args.seed, cache_dir=args.cache_dir
+        )
+        results.append(res)
+        if not args.json:
+            note = f"  (exempt: {res.exempt})" if res.exempt else ""
+            print(f"{task.name}/{split}: {res.accuracy:.2%} of {res.n}{note}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
@@ -143,20 +141,121 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tracr_bench.evaluate import evaluate, format_table, select
+
+    plot = getattr(args, "plot", None)
+    if plot is not None:
+        from tracr_bench.plot import LENGTH_SPLIT, check_plot_path
+
+        check_plot_path(plot)
+        if not any(split == LENGTH_SPLIT for _, split in select(args.tasks, args.splits)):
+            raise TaskError("--plot needs a 'length' split among the evaluated splits")
+    data = evaluate(
+        args.model,
+        tasks=args.tasks,
+        splits=args.splits,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        output=args.output,
+        oracle=not args.no_oracle,
+        retention=not args.no_retention,
+        progress=not args.no_progress,
+        verbose=args.verbose,
+        cache_dir=args.cache_dir,
+    )
+    print(format_table(data))
+    if args.output:
+        print(f"results written to {args.output}", file=sys.stderr)
+    if plot is not None:
+        from tracr_bench.plot import plot_length_curves
+
+        plot_length_curves(data, plot)
+        print(f"plot written to {plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from tracr_bench.probe import ModelRunner, probe
+
+    task = get_task(args.task)
+    if args.max_examples < 1:
+        raise TaskError(f"--max-examples must be at least 1, got {args.max_examples}")
+    from tracr_bench import strategies
+
+    strategies.lengths(task, args.split, min_length=args.min_length, max_length=args.max_length)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    runner = ModelRunner.load(args.model, device=args.device, batch_size=args.batch_size)
+    res = probe(
+        runner,
+        task,
+        max_examples=args.max_examples,
+        seed=args.seed,
+        split=args.split,
+        min_length=args.min_length,
+        max_length=args.max_length,
+    )
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=1))
+        return 0
+    print(res.summary())
+    table = [[n, t, f, f"{100 * f / t:.0f}"] for n, (t, f) in sorted(res.per_length.items())]
+    print(tabulate(table, headers=["length", "tried", "wrong", "wrong %"]), file=sys.stderr)
+    return 0
+
+
+def cmd_lm_eval_configs(args: argparse.Namespace) -> int:
+    from tracr_bench.lm_eval_tasks import config_dir, stale_configs, write_configs
+
+    directory = Path(args.dir) if args.dir else config_dir()
+    if args.check:
+        stale = stale_configs(directory)
+        if stale:
+            print(
+                f"tracr-bench: error: {len(stale)} lm-eval configs in {directory} are out of date "
+                f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}); "
+                "run `tracr-bench lm-eval-configs`",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"lm-eval configs in {directory} are up to date")
+        return 0
+    changed = write_configs(directory)
+    print(f"{len(changed)} files written or removed in {directory}")
+    return 0
+
+
 def cmd_main(args: argparse.Namespace) -> int:
-    """The main job for now: list the tasks, then the oracle over every task and split."""
-    cmd_tasks(argparse.Namespace(tasks=None, json=False, cache_dir=args.cache_dir))
-    print()
-    return cmd_oracle(
-        argparse.Namespace(
-            model=args.model,
-            task=None,
-            split=None,
-            limit=args.limit,
-            seed=0,
-            json=False,
-            cache_dir=args.cache_dir,
-        )
+    """The main job: ``tracr-bench eval`` with the top-level options."""
+    return cmd_eval(args)
+
+
+def _add_eval_args(p: argparse.ArgumentParser, sub: bool) -> None:
+    """The eval options, on the top-level parser (``tracr-bench --model PATH``) and on ``eval``.
+    On the sub-command, options shared with the top level do not override what was given
+    before the sub-command name."""
+    keep = argparse.SUPPRESS if sub else None
+    if sub:
+        p.add_argument("--model", default=keep, help="local HF model folder, or 'default'")
+        p.add_argument("--limit", type=int, default=keep, help="examples per split")
+        p.add_argument("--cache-dir", type=Path, default=keep, help="compiled-program cache")
+    p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
+    p.add_argument("--splits", default=None, help="comma-separated split names (default: all)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="seed of the examples (default 0)")
+    p.add_argument("--output", default=None, help="results JSON file")
+    p.add_argument("--no-oracle", action="store_true", help="skip the oracle column")
+    p.add_argument("--no-retention", action="store_true", help="skip retention perplexity")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="show lm-eval's log")
+    p.add_argument(
+        "--plot", default=None, metavar="PNG", help="write accuracy against input length (PNG)"
     )
 
 
@@ -171,7 +270,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="local HF model folder, or 'default'")
     p.add_argument("--limit", type=int, default=None, help="examples per split (default: all)")
     p.add_argument("--cache-dir", type=Path, default=None, help="compiled-program cache")
+    _add_eval_args(p, sub=False)
     sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("eval", help="evaluate a causal LM on the tasks' splits and retention")
+    _add_eval_args(s, sub=True)
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser(
+        "lm-eval-configs", help="(re)generate the lm-eval task configs under tasks/lm_eval"
+    )
+    s.add_argument("--check", action="store_true", help="only check that they are up to date")
+    s.add_argument("--dir", default=None, help="another folder to write them to")
+    s.set_defaults(func=cmd_lm_eval_configs)
 
     s = sub.add_parser("tasks", help="list tasks with their splits and compiled size")
     s.add_argument("--tasks", default=None, help="comma-separated task names")
@@ -197,6 +308,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
     s.set_defaults(func=cmd_oracle)
+
+    s = sub.add_parser(
+        "probe", help="search (hypothesis) for inputs the model gets wrong beyond training lengths"
+    )
+    s.add_argument("--model", default=argparse.SUPPRESS, help="local HF model folder, or default")
+    s.add_argument("--task", required=True)
+    s.add_argument("--split", default=None, help="search one split (default: train + length)")
+    s.add_argument("--min-length", type=int, default=None)
+    s.add_argument("--max-length", type=int, default=None)
+    s.add_argument("--max-examples", type=int, default=200, help="inputs to try (default 200)")
+    s.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_probe)
 
     s = sub.add_parser("pretrain", help="rebuild the corpus and retrain the default LM")
     s.add_argument("--work-dir", default="pretrain_work", help="corpus and tokenizer folder")
