@@ -1,0 +1,346 @@
+"""Integer sum: ``12 + 449 =`` -> `` 461`` (the paper's third task), written one digit per token,
+most significant first; OOD: longer operands, rippling carries, and two-decimal numbers.
+
+RASP program (causal). Symbols: the ten digits, ``+``, ``.``, the trigger ``=``; anything else
+is filler. Operands are located by counting digits (never by absolute position), so fillers
+anywhere (e.g. a tokenizer's stand-alone spaces) do not matter; ``.`` is not a digit, so
+``x.xx`` is added as the 3-digit integer ``xxx`` and the point is put back when writing.
+
+Causal, 10 layers, 249 residual dims (injection, max_seq_len 11):
+
+1. ``n_digits``: categorical SelectorWidth of the digits up to here; ``key``: the same count at
+   digit positions and 0 elsewhere (the address of each operand digit);
+2. ``len_a`` / ``len_ab``: ``n_digits`` at ``+`` / at ``=`` (categorical Aggregates), hence
+   ``geo`` = (digits of a, digits of b); ``emitted``: answer digits written so far;
+   ``decimal``: whether a ``.`` occurs (numerical mean, then a Map);
+3. fixed frame, column c = 0 the most significant: the digits of a and b in each column
+   (numerical Aggregates of digit/10 addressed by ``key``), their sum (LinearSequenceMap), its
+   generate / propagate / kill state (a Map keeping only integer breakpoints), and the carry out
+   of the top column (``carry_out``) by a balanced tree of SequenceMaps over the states;
+4. relative frame, columns ``emitted - 1`` onwards: the two candidates for the digit to write
+   (the column ``emitted`` if the sum keeps the operands' width, the column before it if it
+   gains a leading 1), each plus the carry from the columns below it;
+5. the unit to write: ``.`` (two decimals before the end), ``1`` (the new leading digit), or the
+   candidate that ``carry_out`` picks.
+
+``program`` covers operands of up to 3 digits and answers of up to 3 digits (everything that
+fits in the injection length, 11); ``oracle_program`` operands of up to 4 digits and answers of
+up to 5 (11 layers).
+"""
+
+from __future__ import annotations
+
+import random
+
+from tracr_bench.task import Split, Task, TokenMap
+
+DIGITS = tuple("0123456789")
+FILLER = "_"
+TRIGGER = "="
+PLUS = "+"
+POINT = "."
+TRAIN_MAX = 450
+LENGTH_MAX_DIGITS = 4
+
+
+def _fmt(value: int, decimal: bool) -> str:
+    return f"{value // 100}.{value % 100:02d}" if decimal else str(value)
+
+
+def _parse(inp: tuple[str, ...]) -> tuple[str, str]:
+    text = "".join(inp)
+    a, b = text.split(PLUS)
+    return a, b
+
+
+def prompt(inp: tuple[str, ...]) -> str:
+    a, b = _parse(inp)
+    return f"{a} + {b} ="
+
+
+def target(inp: tuple[str, ...]) -> str:
+    a, b = _parse(inp)
+    if POINT in a or POINT in b:
+        total = round(float(a) * 100) + round(float(b) * 100)
+        return " " + _fmt(total, True)
+    return f" {int(a) + int(b)}"
+
+
+def answer_units(text: str) -> list[str]:
+    return list(text.strip())
+
+
+def _symbols(a: str, b: str) -> tuple[str, ...]:
+    return tuple(a) + (PLUS,) + tuple(b)
+
+
+def _draw_train(rng: random.Random) -> tuple[str, ...]:
+    return _symbols(str(rng.randrange(TRAIN_MAX)), str(rng.randrange(TRAIN_MAX)))
+
+
+def _operand(rng: random.Random, max_digits: int) -> str:
+    n = rng.randint(1, max_digits)
+    return str(rng.randrange(10 ** (n - 1) if n > 1 else 0, 10**n))
+
+
+def _draw_length(rng: random.Random) -> tuple[str, ...]:
+    return _symbols(_operand(rng, LENGTH_MAX_DIGITS), _operand(rng, LENGTH_MAX_DIGITS))
+
+
+# a + (k*100 - a) for k = 1..9 and 0 < a < k*100: every such input, drawn uniformly.
+_CASCADE = [(k, a) for k in range(1, 10) for a in range(1, k * 100)]
+
+
+def _draw_cascade(rng: random.Random) -> tuple[str, ...]:
+    k, a = _CASCADE[rng.randrange(len(_CASCADE))]
+    return _symbols(str(a), str(k * 100 - a))
+
+
+def _draw_decimals(rng: random.Random) -> tuple[str, ...]:
+    return _symbols(_fmt(rng.randrange(1000), True), _fmt(rng.randrange(1000), True))
+
+
+def make_program(max_digits: int, max_answer_digits: int):
+    """The sum program for operands of at most ``max_digits`` digits (decimals count 3) and
+    answers of at most ``max_answer_digits`` digits (what fits in the compiled length)."""
+    from tracr.rasp import rasp
+
+    G, P, K = "G", "P", "K"  # the column generates / propagates / kills a carry
+
+    def safe(f, default=None):
+        """Where an input is undefined (None: e.g. ``len_ab`` before the ``=``; RASP evaluation
+        passes it on), the output is undefined too, and a selector does not match."""
+
+        def g(*args):
+            return default if any(a is None for a in args) else f(*args)
+
+        return g
+
+    def state(t: int) -> str:
+        return G if t >= 10 else (P if t == 9 else K)
+
+    def comb(hi: str, lo: str) -> str:
+        return lo if hi == P else hi
+
+    def integer(f):
+        """Numerical -> categorical Map that keeps only integer breakpoints (the inferred value
+        set of a LinearSequenceMap of two means has many non-integer values that never occur)."""
+
+        def g(x):
+            r = round(x)
+            return f(r) if abs(x - r) < 1e-6 and 0 <= r <= 18 else None
+
+        return g
+
+    def cat(x, name):
+        return rasp.categorical(x).named(name)
+
+    def num(x, name):
+        return rasp.numerical(x).named(name)
+
+    tokens = rasp.tokens
+    n_digits = cat(
+        rasp.SelectorWidth(rasp.Select(tokens, tokens, lambda k, q: k in DIGITS)), "n_digits"
+    )
+    digit_val = num(
+        rasp.Map(lambda s: int(s) / 10 if s in DIGITS else 0, tokens),
+        "digit_val",
+    )
+    is_point = num(rasp.Map(lambda s: 1 if s == POINT else 0, tokens), "is_point")
+    prefix = rasp.Select(tokens, tokens, rasp.Comparison.TRUE)
+    point_frac = num(rasp.Aggregate(prefix, is_point, default=0), "point_frac")
+    decimal = cat(rasp.Map(lambda x: x > 0, point_frac), "decimal")
+    cur_point = cat(rasp.Map(lambda s: s == POINT, tokens), "cur_point")
+    # a decimal answer and not at its point: where the point may come next
+    dot_next = cat(rasp.SequenceMap(safe(lambda d, c: d and not c), decimal, cur_point), "dot_next")
+
+    len_a = cat(
+        rasp.Aggregate(rasp.Select(tokens, tokens, lambda k, q: k == PLUS), n_digits), "len_a"
+    )
+    len_ab = cat(
+        rasp.Aggregate(rasp.Select(tokens, tokens, lambda k, q: k == TRIGGER), n_digits), "len_ab"
+    )
+    key = cat(
+        rasp.SelectorWidth(rasp.Select(tokens, tokens, lambda k, q: k in DIGITS and q in DIGITS)),
+        "key",
+    )
+
+    def geo_f(la, lab):
+        lb = lab - la
+        return (la, lb) if 1 <= la <= max_digits and 1 <= lb <= max_digits else None
+
+    geo = cat(rasp.SequenceMap(safe(geo_f), len_a, len_ab), "geo")
+    emitted = cat(
+        rasp.SequenceMap(
+            safe(lambda n, lab: n - lab if 0 <= n - lab < max_answer_digits else None),
+            n_digits,
+            len_ab,
+        ),
+        "emitted",
+    )
+
+    # -- fixed frame, column c = 0 the most significant: the carry out of column 0. Columns past
+    # the last one do not exist (read as 0 + 0: kill), which is right below the last column.
+    def fixed(c, operand):
+        def pred(k, q):
+            la, lb = q
+            place = max(la, lb) - 1 - c
+            if operand == "a":
+                return 0 <= place < la and k == la - place
+            return 0 <= place < lb and k == la + lb - place
+
+        return pred
+
+    level = []
+    for c in range(max_digits):
+        fa = rasp.Aggregate(rasp.Select(key, geo, safe(fixed(c, "a"), False)), digit_val, default=0)
+        fb = rasp.Aggregate(rasp.Select(key, geo, safe(fixed(c, "b"), False)), digit_val, default=0)
+        ft = num(rasp.LinearSequenceMap(num(fa, f"fa_{c}"), num(fb, f"fb_{c}"), 10, 10), f"ft_{c}")
+        level.append(cat(rasp.Map(integer(state), ft), f"fs_{c}"))
+    depth = 0
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level) - 1, 2):
+            nxt.append(cat(rasp.SequenceMap(safe(comb), level[i], level[i + 1]), f"fc_{depth}_{i}"))
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level, depth = nxt, depth + 1
+    carry_out = level[0]
+
+    # -- relative frame: column c = emitted - 1 + r (0 = most significant)
+    geo_e = cat(rasp.SequenceMap(safe(lambda g, e: g + (e,)), geo, emitted), "geo_emitted")
+
+    def rel(r, operand):
+        def pred(k, q):
+            la, lb, e = q
+            place = max(la, lb) - 1 - (e - 1 + r)
+            if operand == "a":
+                return 0 <= place < la and k == la - place
+            return 0 <= place < lb and k == la + lb - place
+
+        return pred
+
+    n_rel = max_digits + 1
+    rel_t = []
+    for r in range(n_rel):
+        ra = num(
+            rasp.Aggregate(rasp.Select(key, geo_e, safe(rel(r, "a"), False)), digit_val, default=0),
+            f"ra_{r}",
+        )
+        rb = num(
+            rasp.Aggregate(rasp.Select(key, geo_e, safe(rel(r, "b"), False)), digit_val, default=0),
+            f"rb_{r}",
+        )
+        rel_t.append(num(rasp.LinearSequenceMap(ra, rb, 10, 10), f"rt_{r}"))
+    mod0 = cat(rasp.Map(integer(lambda t: t % 10), rel_t[0]), "rm_0")
+    mod1 = cat(rasp.Map(integer(lambda t: t % 10), rel_t[1]), "rm_1")
+    rs = [None] + [cat(rasp.Map(integer(state), rel_t[r]), f"rs_{r}") for r in range(1, n_rel)]
+
+    def chain(states, name):
+        """comb of a most-significant-first list of states, as a balanced tree."""
+        while len(states) > 1:
+            nxt = [
+                cat(
+                    rasp.SequenceMap(safe(comb), states[i], states[i + 1]),
+                    f"{name}_{len(states)}_{i}",
+                )
+                for i in range(0, len(states) - 1, 2)
+            ]
+            states = nxt + (states[-1:] if len(states) % 2 else [])
+        return states[0]
+
+    def add(m: int, s: str) -> int:
+        return (m + (s == G)) % 10
+
+    # candidate 0 (no new leading digit): column emitted, carry from the columns below it
+    cand0 = cat(rasp.SequenceMap(safe(add), mod1, chain(rs[2:n_rel], "carry_0")), "cand_0")
+    # candidate 1 (new leading 1): column emitted - 1; columns >= max_digits do not exist
+    cand1 = cat(rasp.SequenceMap(safe(add), mod0, chain(rs[1 : n_rel - 1], "carry_1")), "cand_1")
+
+    def actions(e, dot_next):
+        """What to write, (without, with) a carry out of the top column: c0 / c1 (candidate),
+        dot, one (the new leading digit)."""
+        out = []
+        for carry in (False, True):
+            if dot_next and e == 1 + carry:
+                out.append("dot")
+            elif carry:
+                out.append("one" if e == 0 else "c1")
+            else:
+                out.append("c0")
+        return tuple(out)
+
+    unit = cat(rasp.SequenceMap(safe(actions), emitted, dot_next), "unit")
+    which = cat(rasp.SequenceMap(safe(lambda c, u: u[c == G]), carry_out, unit), "which")
+    first = cat(
+        rasp.SequenceMap(lambda w, d: str(d) if w == "c0" else w, which, cand0), "with_cand_0"
+    )
+    names = {"dot": POINT, "one": "1"}
+    return cat(
+        rasp.SequenceMap(lambda f, d: str(d) if f == "c1" else names.get(f, f), first, cand1),
+        "sum_unit",
+    )
+
+
+def program():
+    return make_program(3, 3)
+
+
+def oracle_program():
+    return make_program(LENGTH_MAX_DIGITS, LENGTH_MAX_DIGITS + 1)
+
+
+TASK = Task(
+    name="int_sum",
+    description="Add two integers (or two-decimal numbers); answer digit by digit.",
+    version=1,
+    program=program,
+    oracle_program=oracle_program,
+    token_map=TokenMap(
+        symbols={s: s for s in DIGITS + (PLUS, POINT)},
+        filler=FILLER,
+        trigger=TRIGGER,
+        trigger_symbol=TRIGGER,
+    ),
+    prompt=prompt,
+    target=target,
+    answer_units=answer_units,
+    splits={
+        "train": Split(
+            "train",
+            f"a, b uniform in [0, {TRAIN_MAX})",
+            3,
+            7,
+            50_000,
+            draw=_draw_train,
+        ),
+        "test": Split("test", "same distribution as train", 3, 7, 4_000, draw=_draw_train),
+        "length": Split(
+            "length",
+            f"operands of 1-{LENGTH_MAX_DIGITS} digits (digit count uniform)",
+            3,
+            2 * LENGTH_MAX_DIGITS + 1,
+            4_000,
+            draw=_draw_length,
+        ),
+        "cascading_overflow": Split(
+            "cascading_overflow",
+            "a + (k*100 - a), k = 1..9, 0 < a < k*100: the carry ripples through every column",
+            3,
+            7,
+            4_000,
+            draw=_draw_cascade,
+        ),
+        "decimals": Split(
+            "decimals",
+            "x.xx + y.yy (answer with two decimals)",
+            9,
+            9,
+            4_000,
+            draw=_draw_decimals,
+        ),
+    },
+    injection_max_seq_len=11,
+    oracle_max_seq_len=15,
+    mlp_exactness=1_000,
+)
