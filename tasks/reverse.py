@@ -83,13 +83,16 @@ def program():
         lambda d, t: d if is_digit(t) else 0, digits_so_far, rasp.tokens
     ).named("digit_rank")
 
-    def wanted(n: int, d: int) -> int:
+    def wanted(n: int | None, d: int) -> int:
+        if n is None:  # before the trigger, in RASP's own (uncompiled) evaluation
+            return 0
         w = 2 * n - d
         return w if 1 <= w <= n else 0
 
     wanted_rank = rasp.SequenceMap(wanted, n_inputs, digits_so_far).named("wanted_rank")
     return rasp.Aggregate(
-        rasp.Select(digit_rank, wanted_rank, lambda k, q: q > 0 and k == q), rasp.tokens
+        rasp.Select(digit_rank, wanted_rank, lambda k, q: q is not None and q > 0 and k == q),
+        rasp.tokens,
     ).named("reverse")
 
 

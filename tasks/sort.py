@@ -71,7 +71,9 @@ def program():
         rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == TRIGGER), rasp.indices
     ).named("trigger_pos")
     answers_plus_one = rasp.numerical(
-        rasp.SelectorWidth(rasp.Select(rasp.indices, trigger_pos, lambda k, q: k >= q))
+        rasp.SelectorWidth(
+            rasp.Select(rasp.indices, trigger_pos, lambda k, q: q is not None and k >= q)
+        )
     ).named("answers_plus_one")
     done = []
     for v, count in enumerate(counts):
