@@ -15,11 +15,14 @@ class ModelError(ValueError):
     """A model path that cannot be used; the message says what is wrong and what to do."""
 
 
-def resolve_model_path(model: str | Path | None) -> Path:
-    """``None`` or ``"default"`` -> the shipped default LM; otherwise an existing local folder."""
+def resolve_model_path(model: str | Path | None, *, weights: bool = True) -> Path:
+    """``None`` or ``"default"`` -> the shipped default LM; otherwise an existing local folder.
+
+    ``weights=False`` when only the tokenizer is needed (the oracle)."""
     if model is None or str(model) == "default":
         path = DEFAULT_MODEL_DIR
-        check_default_model(path)
+        if weights:
+            check_default_model(path)
         return path
     path = Path(model).expanduser()
     if not path.exists():
@@ -56,7 +59,7 @@ def check_default_model(path: Path = DEFAULT_MODEL_DIR) -> None:
 def load_tokenizer(model: str | Path | None):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model_path(model))
+    return AutoTokenizer.from_pretrained(resolve_model_path(model, weights=False))
 
 
 def load_model(model: str | Path | None, device: str = "cpu", dtype=None):
