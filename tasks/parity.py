@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap
+from tracr_bench.task import Split, Task, TokenMap, uniform_strings
 
 BITS = ("0", "1")
 FILLER = "_"
@@ -25,14 +25,6 @@ def prompt(inp: tuple[str, ...]) -> str:
 
 def target(inp: tuple[str, ...]) -> str:
     return " yes" if inp.count("1") % 2 else " no"
-
-
-def _uniform(lo: int, hi: int):
-    def draw(rng: random.Random) -> tuple[str, ...]:
-        n = rng.randint(lo, hi)
-        return tuple(rng.choice(BITS) for _ in range(n))
-
-    return draw
 
 
 def _draw_skewed(rng: random.Random) -> tuple[str, ...]:
@@ -70,7 +62,7 @@ TASK = Task(
             MIN_LEN,
             MAX_LEN,
             50_000,
-            draw=_uniform(MIN_LEN, MAX_LEN),
+            draw=uniform_strings(BITS, MIN_LEN, MAX_LEN),
         ),
         "test": Split(
             "test",
@@ -78,7 +70,7 @@ TASK = Task(
             MIN_LEN,
             MAX_LEN,
             4_000,
-            draw=_uniform(MIN_LEN, MAX_LEN),
+            draw=uniform_strings(BITS, MIN_LEN, MAX_LEN),
         ),
         "length": Split(
             "length",
@@ -86,7 +78,7 @@ TASK = Task(
             MAX_LEN + 1,
             OOD_MAX_LEN,
             4_000,
-            draw=_uniform(MAX_LEN + 1, OOD_MAX_LEN),
+            draw=uniform_strings(BITS, MAX_LEN + 1, OOD_MAX_LEN),
         ),
         "skewed": Split(
             "skewed",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap
+from tracr_bench.task import Split, Task, TokenMap, uniform_strings
 
 DIGITS = tuple("0123456789")
 TRAIN_DIGITS = DIGITS[:7]  # 0-6; 7-9 are held out for the ``new_digits`` split
@@ -37,14 +37,6 @@ def prompt(inp: tuple[str, ...]) -> str:
 
 def target(inp: tuple[str, ...]) -> str:
     return " " + " ".join(reversed(inp))
-
-
-def _uniform(lo: int, hi: int, alphabet: tuple[str, ...]):
-    def draw(rng: random.Random) -> tuple[str, ...]:
-        n = rng.randint(lo, hi)
-        return tuple(rng.choice(alphabet) for _ in range(n))
-
-    return draw
 
 
 def _draw_new_digits(rng: random.Random) -> tuple[str, ...]:
@@ -113,7 +105,7 @@ TASK = Task(
             MIN_LEN,
             MAX_LEN,
             50_000,
-            draw=_uniform(MIN_LEN, MAX_LEN, TRAIN_DIGITS),
+            draw=uniform_strings(TRAIN_DIGITS, MIN_LEN, MAX_LEN),
         ),
         "test": Split(
             "test",
@@ -121,7 +113,7 @@ TASK = Task(
             MIN_LEN,
             MAX_LEN,
             4_000,
-            draw=_uniform(MIN_LEN, MAX_LEN, TRAIN_DIGITS),
+            draw=uniform_strings(TRAIN_DIGITS, MIN_LEN, MAX_LEN),
         ),
         "length": Split(
             "length",
@@ -129,7 +121,7 @@ TASK = Task(
             MAX_LEN + 1,
             OOD_MAX_LEN,
             4_000,
-            draw=_uniform(MAX_LEN + 1, OOD_MAX_LEN, TRAIN_DIGITS),
+            draw=uniform_strings(TRAIN_DIGITS, MAX_LEN + 1, OOD_MAX_LEN),
         ),
         "new_digits": Split(
             "new_digits",

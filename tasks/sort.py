@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap
+from tracr_bench.task import Split, Task, TokenMap, uniform_strings
 
 DIGITS = tuple("0123456789")
 FILLER = "_"
@@ -37,22 +37,14 @@ def target(inp: tuple[str, ...]) -> str:
     return " " + " ".join(sorted(inp))
 
 
-def _uniform(lo: int, hi: int):
-    def draw(rng: random.Random) -> tuple[str, ...]:
-        n = rng.randint(lo, hi)
-        return tuple(rng.choice(DIGITS) for _ in range(n))
-
-    return draw
-
-
 def _draw_sorted(rng: random.Random) -> tuple[str, ...]:
     """Train lengths, already in ascending order (the answer repeats the input)."""
-    return tuple(sorted(_uniform(MIN_LEN, MAX_LEN)(rng)))
+    return tuple(sorted(uniform_strings(DIGITS, MIN_LEN, MAX_LEN)(rng)))
 
 
 def _draw_descending(rng: random.Random) -> tuple[str, ...]:
     """Train lengths, in descending order (the answer is the input reversed)."""
-    return tuple(sorted(_uniform(MIN_LEN, MAX_LEN)(rng), reverse=True))
+    return tuple(sorted(uniform_strings(DIGITS, MIN_LEN, MAX_LEN)(rng), reverse=True))
 
 
 def program():
@@ -110,7 +102,7 @@ TASK = Task(
             MIN_LEN,
             MAX_LEN,
             50_000,
-            draw=_uniform(MIN_LEN, MAX_LEN),
+            draw=uniform_strings(DIGITS, MIN_LEN, MAX_LEN),
         ),
         "test": Split(
             "test",
@@ -118,7 +110,7 @@ TASK = Task(
             MIN_LEN,
             MAX_LEN,
             4_000,
-            draw=_uniform(MIN_LEN, MAX_LEN),
+            draw=uniform_strings(DIGITS, MIN_LEN, MAX_LEN),
         ),
         "length": Split(
             "length",
@@ -126,7 +118,7 @@ TASK = Task(
             MAX_LEN + 1,
             OOD_MAX_LEN,
             4_000,
-            draw=_uniform(MAX_LEN + 1, OOD_MAX_LEN),
+            draw=uniform_strings(DIGITS, MAX_LEN + 1, OOD_MAX_LEN),
         ),
         "sorted": Split(
             "sorted",

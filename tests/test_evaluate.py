@@ -7,19 +7,18 @@ scores 0 everywhere, which would make the parity check vacuous)."""
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import subprocess
 import sys
-import this
 from pathlib import Path
 
 import pytest
 
+from tests._tiny_lm import save_tiny_lm, shared_tiny_lm
 from tracr_bench import lm_eval_tasks as lt
 from tracr_bench.cli import main
-from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256
+from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256, heldout_text
 from tracr_bench.task import all_tasks, get_task
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,44 +26,10 @@ LIMIT = 5
 BATCH = 4
 
 
-def _save_tiny(out: Path, n_positions: int = 512, train_steps: int = 0) -> Path:
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        n_layer=2,
-        n_embd=64,
-        n_head=2,
-        n_positions=n_positions,
-        vocab_size=len(tok),
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    model = GPT2LMHeadModel(cfg)
-    if train_steps:
-        texts = [e.prompt + e.target + "\n" for e in get_task("parity").examples("train", 16 * 50)]
-        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-        tok.pad_token = tok.eos_token
-        for step in range(train_steps):
-            batch = texts[(16 * step) % len(texts) :][:16]
-            enc = tok(batch, return_tensors="pt", padding=True)
-            labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
-            model(**enc, labels=labels).loss.backward()
-            opt.step()
-            opt.zero_grad()
-        model.eval()
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR).save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="module")
 def retention_text(tmp_path_factory) -> Path:
-    zen = codecs.decode(this.s, "rot13")
-    paras = [p for p in zen.split("\n") if p.strip()]
-    text = "\n\n".join(" ".join(paras[i:] + paras[:i]) for i in range(len(paras)))
+    """The first 40,000 characters of the real retention shard, to keep lm-eval runs short."""
+    text = heldout_text("retention")[:40_000]
     path = tmp_path_factory.mktemp("retention") / "retention.txt"
     path.write_text(text, "utf-8")
     old = os.environ.get(lt.RETENTION_ENV)
@@ -78,7 +43,7 @@ def retention_text(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    return _save_tiny(tmp_path_factory.mktemp("tiny_lm"), train_steps=60)
+    return shared_tiny_lm(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +194,7 @@ def test_not_a_causal_lm(tmp_path, capsys):
 
 
 def test_short_context_is_reported_per_split(tmp_path, capsys):
-    model = _save_tiny(tmp_path / "short", n_positions=40)
+    model = save_tiny_lm(tmp_path / "short", train_steps=0, n_positions=40)
     out = tmp_path / "r.json"
     argv = [
         "--model",

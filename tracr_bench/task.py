@@ -144,6 +144,20 @@ class Task:
         return frozenset(out)
 
 
+def uniform_strings(
+    alphabet: Sequence[str], lo: int, hi: int
+) -> Callable[[random.Random], Symbols]:
+    """A ``Split.draw``: a length uniform in ``[lo, hi]``, then each symbol uniform over
+    ``alphabet``."""
+    alphabet = tuple(alphabet)
+
+    def draw(rng: random.Random) -> Symbols:
+        n = rng.randint(lo, hi)
+        return tuple(rng.choice(alphabet) for _ in range(n))
+
+    return draw
+
+
 def split_seed(task: Task, split: str, seed: int) -> str:
     """A string seed for ``random.Random``; string seeds are hashed with SHA-512 by Python, so
     the stream is the same on every platform and Python version."""
