@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from tracr_bench.models import file_sha256
+
 FORMAT_VERSION = 1
 BOS = "BOS"
 PAD = "PAD"
@@ -518,14 +520,6 @@ def compile_program(
 # --------------------------------------------------------------------------- cache I/O
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _meta_of(cp: CompiledProgram, weights_sha: str, desc: list[dict]) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
@@ -562,7 +556,7 @@ def _store_entry(root: Path, entry: Path, cp: CompiledProgram, desc: list[dict])
     try:
         wpath = tmp / WEIGHTS_FILE
         save_file(cp.weights, str(wpath))
-        meta = _meta_of(cp, _sha256_file(wpath), desc)
+        meta = _meta_of(cp, file_sha256(wpath), desc)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, default=_json_default))
         if entry.exists():  # corrupt or stale: move it aside, then swap in
             trash = Path(tempfile.mkdtemp(prefix=f".old-{cp.key[:12]}-", dir=root))
@@ -596,7 +590,7 @@ def _load_entry(entry: Path, key: str) -> CompiledProgram | None:
             meta.get("format_version") != FORMAT_VERSION
             or meta.get("key") != key
             or meta.get("tracr_version") != _tracr_version()
-            or meta.get("weights_sha256") != _sha256_file(wpath)
+            or meta.get("weights_sha256") != file_sha256(wpath)
         ):
             return None
         weights = load_file(str(wpath))
