@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "data" / "default_lm"
-REBUILD_HINT = "rebuild it with `tracr-bench pretrain` (about 80 minutes on 2 CPU cores)"
+REBUILD_HINT = "rebuild it with `tracr-bench pretrain` (about 110 minutes on 2 CPU cores)"
 
 
 class ModelError(ValueError):
