@@ -324,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_probe)
 
+    from tracr_bench.leaderboard_cli import add_subcommands as add_leaderboard_subcommands
+
+    add_leaderboard_subcommands(sub)  # submit, leaderboard
+
     s = sub.add_parser("pretrain", help="rebuild the corpus and retrain the default LM")
     s.add_argument("--work-dir", default="pretrain_work", help="corpus and tokenizer folder")
     s.add_argument("--output", default=None, help="model folder (default: the package's)")

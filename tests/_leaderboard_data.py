@@ -1,0 +1,152 @@
+"""Results files for the leaderboard tests, built from a real ``tracr-bench eval`` output.
+
+``data/leaderboard/eval_default_parity_limit5.json`` was written by
+``tracr-bench eval --model default --tasks parity --limit 5 --output FILE``; :func:`results`
+keeps its structure (lm-eval's blocks, the ``tracr_bench`` block) and sets the numbers, the
+evaluated model and the seeds, keeping lm-eval's blocks consistent with the ``tracr_bench`` rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from tracr_bench import lm_eval_tasks as lt
+from tracr_bench.evaluate import weights_digest
+from tracr_bench.models import DEFAULT_MODEL_DIR
+from tracr_bench.task import get_task
+
+TEMPLATE = Path(__file__).parent / "data" / "leaderboard" / "eval_default_parity_limit5.json"
+
+
+def template() -> dict:
+    data = json.loads(TEMPLATE.read_text("utf-8"))
+    data["tracr_bench"]["model"]["path"] = str(DEFAULT_MODEL_DIR)  # wherever the checkout is
+    return data
+
+
+def fake_model(root: Path, name: str, injection: dict | None = None) -> Path:
+    """A model folder whose weights file is unique to ``name`` (only its hash matters here)."""
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "config.json").write_text("{}")
+    (path / "model.safetensors").write_bytes(f"weights of {name}".encode() * 16)
+    if injection is not None:
+        (path / "injection.json").write_text(json.dumps(injection))
+    return path
+
+
+def injection(base: Path, task: str, method: str, seed: int | None) -> dict:
+    rec = {
+        "task": task,
+        "task_version": get_task(task).version,
+        "method": method,
+        "base_model": {"requested": str(base), "path": str(base), "weights_sha256": {}},
+        "config": {"steps": 10, "lr": 1e-4},
+        "losses": {"final": {"ce": 0.1}, "log": [{"step": i, "ce": 1.0} for i in range(50)]},
+    }
+    if seed is not None:
+        rec["seed"] = seed
+    rec["base_model"]["weights_sha256"] = {
+        k: v for k, v in weights_digest(base).items() if k.endswith(".safetensors")
+    }
+    return rec
+
+
+def results(
+    model: Path,
+    accuracies: dict[tuple[str, str], float],
+    *,
+    seed: int = 0,
+    limit: int | None = 5,
+    word_perplexity: float | None = 150.0,
+    requested: str | None = None,
+) -> dict:
+    """An eval results dict for ``model`` with the given accuracy per (task, split)."""
+    data = template()
+    tb = data["tracr_bench"]
+    row_tpl = tb["splits"][0]
+    ret_name = lt.RETENTION_TASK
+    ret_block = data["results"][ret_name]
+    data["results"], data["n-samples"], data["versions"] = {}, {}, {}
+    data["configs"] = {}
+    data["higher_is_better"] = {}
+    data["n-shot"] = {}
+    tb["splits"] = []
+    for (task, split), acc in accuracies.items():
+        name = lt.task_name(task, split)
+        size = get_task(task).split(split).size
+        n = size if limit is None else min(limit, size)
+        row = copy.deepcopy(row_tpl)
+        row.update(task=task, split=split, lm_eval_task=name, n=n, accuracy=acc)
+        row["stderr"] = 0.0 if acc in (0.0, 1.0) else round((acc * (1 - acc) / n) ** 0.5, 6)
+        row["length_buckets"] = []
+        tb["splits"].append(row)
+        data["results"][name] = {
+            "name": name,
+            "alias": name,
+            "sample_len": n,
+            "exact_match,none": acc,
+            "exact_match_stderr,none": row["stderr"],
+        }
+        data["n-samples"][name] = {"original": size, "effective": n}
+        data["versions"][name] = get_task(task).version
+    tb["task_versions"] = {t: get_task(t).version for t, _ in accuracies}
+    tb["seed"] = seed
+    tb["limit"] = limit
+    tb["model"].update(
+        path=str(model),
+        requested=requested or str(model),
+        weights_sha256=weights_digest(model),
+    )
+    if word_perplexity is None:
+        tb["retention"] = None
+    else:
+        data["results"][ret_name] = {**ret_block, "word_perplexity,none": word_perplexity}
+        data["n-samples"][ret_name] = {"original": 287, "effective": 5}
+        data["versions"][ret_name] = lt.RETENTION_VERSION
+        tb["retention"]["word_perplexity"] = word_perplexity
+    return data
+
+
+def write(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data, indent=1), "utf-8")
+    return path
+
+
+def parity(test: float, length: float, skewed: float) -> dict:
+    return {("parity", "test"): test, ("parity", "length"): length, ("parity", "skewed"): skewed}
+
+
+def populate(tmp_path: Path) -> tuple[Path, dict]:
+    """A leaderboard folder with a base model (parity and count), 3 baseline seeds and 3 tracr
+    seeds on parity; returns the folder and the numbers that went in."""
+    from tracr_bench.leaderboard import submit
+
+    board = tmp_path / "leaderboard"
+    models = tmp_path / "models"
+    base = fake_model(models, "base")
+    base_accs = parity(0.5, 0.4, 0.6) | {
+        ("count", "test"): 0.2,
+        ("count", "x_only"): 0.1,
+        ("count", "replace_y"): 0.0,
+        ("count", "length"): 0.05,
+    }
+    numbers: dict = {"base": {"accs": base_accs, "ppl": 100.0}}
+    path = write(tmp_path / "base.json", results(base, base_accs, word_perplexity=100.0))
+    submit(path, directory=board, name="my base", submitted_by="t", date="2026-01-01")
+    table = {  # per seed: parity test, length, skewed accuracy and retention word perplexity
+        "baseline": [(0.6, 0.2, 0.6, 104.0), (0.7, 0.4, 0.6, 106.0), (0.8, 0.3, 0.6, 102.0)],
+        "tracr": [(1.0, 0.9, 1.0, 120.0), (1.0, 0.7, 0.8, 110.0), (0.8, 0.6, 1.0, 130.0)],
+    }
+    for method, rows in table.items():
+        numbers[method] = rows
+        for seed, (a, b, c, ppl) in enumerate(rows):
+            model = fake_model(models, f"{method}{seed}", injection(base, "parity", method, seed))
+            path = write(
+                tmp_path / f"{method}{seed}.json",
+                results(model, parity(a, b, c), word_perplexity=ppl),
+            )
+            submit(path, directory=board, submitted_by="t", date="2026-01-01")
+    return board, numbers

@@ -1,0 +1,118 @@
+"""``tracr-bench submit`` and ``tracr-bench leaderboard``: the argument parsers and commands
+(``cli.py`` only calls :func:`add_subcommands`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from tracr_bench.leaderboard import submit
+
+    path, doc = submit(
+        args.results,
+        directory=args.dir,
+        dry_run=args.dry_run,
+        name=args.name,
+        method=args.method,
+        task=args.task,
+        base_model=args.base_model,
+        seed=args.seed,
+        submitted_by=args.by,
+        date=args.date,
+        notes=args.notes,
+    )
+    sub = doc["submission"]
+    seed = sub["seeds"]["train"]
+    what = (
+        f"{sub['name']!r} (method {sub['method']}, base {sub['base_model']['name']}, "
+        f"training seed {'-' if seed is None else seed}, eval seed {sub['seeds']['eval']})"
+    )
+    if args.dry_run:
+        print(f"valid: {what}; would be written to {path}")
+    else:
+        print(f"accepted: {what}\nwritten to {path}")
+        print("update the tables with `tracr-bench leaderboard`", file=sys.stderr)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from tracr_bench.leaderboard import load_entries
+    from tracr_bench.leaderboard_render import (
+        render_html,
+        render_markdown,
+        stale_outputs,
+        write_outputs,
+    )
+
+    formats = ("md", "html") if args.format == "all" else (args.format,)
+    if args.task is not None or args.output is not None:
+        # one view (optionally one task) to stdout or a file of your choice
+        if args.format == "all":
+            formats = ("md",)
+        entries = load_entries(args.dir)
+        render = render_markdown if formats[0] == "md" else render_html
+        text = render(entries, args.task)
+        if args.output in (None, "-"):
+            sys.stdout.write(text)
+        else:
+            Path(args.output).write_text(text, "utf-8")
+            print(f"written to {args.output}", file=sys.stderr)
+        return 0
+    if args.check:
+        stale = stale_outputs(args.dir, formats)
+        if stale:
+            print(
+                "tracr-bench: error: out of date: "
+                + ", ".join(str(p) for p in stale)
+                + "; run `tracr-bench leaderboard`",
+                file=sys.stderr,
+            )
+            return 1
+        print("the rendered leaderboard is up to date")
+        return 0
+    written = write_outputs(args.dir, formats)
+    for p in written:
+        print(f"written {p}")
+    if not written:
+        print("the rendered leaderboard is up to date")
+    return 0
+
+
+def add_subcommands(sub) -> None:
+    from tracr_bench.leaderboard import METHODS
+
+    s = sub.add_parser(
+        "submit",
+        help="validate a results JSON of `tracr-bench eval` and add it to the leaderboard",
+    )
+    s.add_argument("results", metavar="RESULTS.json", help="written by `tracr-bench eval --output`")
+    s.add_argument("--name", default=None, help="row name (default: from base, method and task)")
+    s.add_argument(
+        "--method", choices=METHODS, default=None, help="default: injection.json, else none"
+    )
+    s.add_argument("--task", default=None, help="the task the model was trained on")
+    s.add_argument("--base-model", default=None, help="base model folder or 'default'")
+    s.add_argument("--seed", type=int, default=None, help="training seed of the model")
+    s.add_argument("--by", default=None, help="who submits (default: git user.name)")
+    s.add_argument("--date", default=None, help="YYYY-MM-DD (default: today, UTC)")
+    s.add_argument("--notes", default=None, help="free text kept with the submission")
+    s.add_argument("--dir", type=Path, default=None, help="leaderboard folder")
+    s.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    s.set_defaults(func=cmd_submit)
+
+    s = sub.add_parser("leaderboard", help="render the leaderboard tables (Markdown and HTML)")
+    s.add_argument(
+        "--format",
+        choices=["md", "html", "all"],
+        default="all",
+        help="md: leaderboard/README.md (and the project README's main table); html: "
+        "leaderboard/index.html; all (default): both",
+    )
+    s.add_argument("--task", default=None, help="only this task's columns and table (to stdout)")
+    s.add_argument("--output", default=None, help="write one view here ('-': stdout)")
+    s.add_argument("--dir", type=Path, default=None, help="leaderboard folder")
+    s.add_argument("--check", action="store_true", help="only check the files are up to date")
+    s.set_defaults(func=cmd_leaderboard)
