@@ -335,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=PretrainConfig.seed)
     s.add_argument("--threads", type=int, default=PretrainConfig.threads)
     s.set_defaults(func=cmd_pretrain)
+
+    from tracr_bench.inject import cli as inject_cli
+
+    inject_cli.add_parser(sub)
     return p
 
 

@@ -1,0 +1,105 @@
+"""Training data of one injection run: the task's examples as padded LM batches with their
+translation into the compiled program's ids, and windows of natural text for the KL term.
+
+Everything is tensors on the run's device; a batch is built by indexing, with no Python loop
+over tokens. Batches are drawn from a seeded ``torch.Generator`` whose state is checkpointed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tracr_bench.inject.config import InjectError
+from tracr_bench.task import Task
+from tracr_bench.torch_program import TorchProgram
+from tracr_bench.translate import Translator
+
+
+@dataclass
+class TaskBatch:
+    ids: Tensor  # [B, T] LM ids, right-padded
+    attention_mask: Tensor  # [B, T] 1 on real tokens
+    answer_mask: Tensor  # [B, T] True on the answer's tokens
+    program_ids: Tensor  # [B, T + 1] compiled ids, BOS first, PAD-padded
+
+
+class TaskData:
+    """``n`` training examples of ``task``, encoded once with ``tokenizer``."""
+
+    def __init__(
+        self,
+        task: Task,
+        tokenizer,
+        program: TorchProgram,
+        n: int,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        translator = Translator(task, tokenizer)
+        examples = task.examples("train", size=n, seed=seed)
+        if not examples:
+            raise InjectError(f"task {task.name!r} has no training examples")
+        encoded = [translator.encode_example(ex) for ex in examples]
+        longest = max(len(e.lm_ids) for e in encoded)
+        if longest > program.max_seq_len:
+            raise InjectError(
+                f"task {task.name!r}: training sequences reach {longest} tokens with this "
+                f"tokenizer, but the injection program was compiled for {program.max_seq_len}; "
+                "use a tokenizer that keeps the prompt words whole or raise the task's "
+                "injection_max_seq_len"
+            )
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.ids = torch.full((len(encoded), longest), pad, dtype=torch.long)
+        self.answer = torch.zeros((len(encoded), longest), dtype=torch.bool)
+        self.lengths = torch.tensor([len(e.lm_ids) for e in encoded], dtype=torch.long)
+        for i, e in enumerate(encoded):
+            self.ids[i, : len(e.lm_ids)] = torch.tensor(e.lm_ids)
+            start = len(e.lm_ids) - len(e.answer_units)
+            self.answer[i, start : len(e.lm_ids)] = True
+        self.ids = self.ids.to(device)
+        self.answer = self.answer.to(device)
+        self.lengths = self.lengths.to(device)
+        self.lookup = translator.lookup(program.compiled.input_encoding).to(device)
+        self.bos_id = program.bos_id
+        self.pad_id = program.pad_id
+        self.device = device
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    def batch(self, index: Tensor) -> TaskBatch:
+        index = index.to(self.device)
+        width = int(self.lengths[index].max())
+        ids = self.ids[index, :width]
+        positions = torch.arange(width, device=self.device)
+        real = positions[None, :] < self.lengths[index][:, None]
+        prog = torch.where(real, self.lookup[ids], torch.full_like(ids, self.pad_id))
+        bos = torch.full((ids.shape[0], 1), self.bos_id, dtype=torch.long, device=self.device)
+        return TaskBatch(
+            ids=ids,
+            attention_mask=real.long(),
+            answer_mask=self.answer[index, :width],
+            program_ids=torch.cat([bos, prog], dim=1),
+        )
+
+
+class NaturalText:
+    """The KL shard tokenized once; windows of ``seq_len`` tokens at random offsets."""
+
+    def __init__(self, text: str, tokenizer, seq_len: int, device: torch.device) -> None:
+        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        if len(ids) <= seq_len:
+            raise InjectError(
+                f"the KL text has {len(ids)} tokens, fewer than one window of {seq_len}"
+            )
+        self.ids = torch.tensor(ids, dtype=torch.long, device=device)
+        self.seq_len = seq_len
+        self.device = device
+
+    def batch(self, n: int, generator: torch.Generator) -> Tensor:
+        starts = torch.randint(0, len(self.ids) - self.seq_len, (n,), generator=generator)
+        offsets = starts[:, None] + torch.arange(self.seq_len)[None, :]
+        return self.ids[offsets.to(self.device)]
