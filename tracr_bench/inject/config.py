@@ -1,10 +1,9 @@
 """Hyperparameters of one injection run, with the defaults tuned for the shipped default LM.
 
 The paper's setting (GPT-2 large, one GPU): AdamW, LM lr 1e-6, adapter lr 1e-4, fp32, the three
-loss terms summed with weight 1 (its algorithm loss is the *sum* over the L + 1 layers, i.e.
-``algorithm_weight = L + 1`` here, where the loss is the mean over layers), and a KL that is
-summed over positions (``batchmean`` over sequences). To reproduce it, pass
-``--lr 1e-6 --adapter-lr 1e-4 --precision fp32`` and ``--algorithm-weight`` = L + 1.
+loss terms summed with weight 1 (the algorithm loss summed over the L + 1 layers, as here), and a
+KL summed over positions (``batchmean`` over sequences; ours is the mean per token). To reproduce
+it, pass ``--lr 1e-6 --adapter-lr 1e-4 --precision fp32``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ def algorithm_loss(
     adapter: torch.nn.Linear,
     mask: Tensor,
 ) -> Tensor:
-    """Mean over layers i = 0..L of the mean over real positions of ``1 - cos(A h_i, r_i)``.
+    """Sum over layers i = 0..L (as in the paper) of the mean over real positions of
+    ``1 - cos(A h_i, r_i)``.
 
     ``hidden_states[i]`` [B, T, H] is the LM's input to block i; ``residuals[i]`` [B, T, D] the
     compiled residual after i layers with the BOS position already dropped; ``mask`` [B, T] is
@@ -38,7 +39,7 @@ def algorithm_loss(
     for h, r in zip(hidden_states, residuals, strict=False):
         cos = F.cosine_similarity(adapter(h).float(), r.float(), dim=-1, eps=1e-8)
         total = total + ((1.0 - cos) * weights).sum() / denom
-    return total / len(residuals)
+    return total
 
 
 def kl_to_original(logits: Tensor, original_logits: Tensor) -> Tensor:
