@@ -165,6 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         verbose=args.verbose,
         cache_dir=args.cache_dir,
+        engine=args.engine,
     )
     print(format_table(data))
     if args.output:
@@ -252,6 +253,13 @@ def _add_eval_args(p: argparse.ArgumentParser, sub: bool) -> None:
     p.add_argument("--output", default=None, help="results JSON file")
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle column")
     p.add_argument("--no-retention", action="store_true", help="skip retention perplexity")
+    p.add_argument(
+        "--engine",
+        choices=["fast", "lm-eval"],
+        default="fast",
+        help="fast: one forward pass per batch, lm-eval's numbers (default); "
+        "lm-eval: lm-eval's own generation and rolling log-likelihood",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show lm-eval's log")
     p.add_argument(

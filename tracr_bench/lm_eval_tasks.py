@@ -22,6 +22,7 @@ examples whose input length is in [lo, hi].
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -234,6 +235,13 @@ def _q(text: str) -> str:
 
 
 def max_gen_toks(task: Task, split: str) -> int:
+    """The longest target of the whole split in characters, plus ``GEN_MARGIN``."""
+    return _max_gen_toks(task, task.version, split)
+
+
+@functools.cache
+def _max_gen_toks(task: Task, version: int, split: str) -> int:
+    # a pure function of (task, version, split): the split is drawn once per process
     longest = max((len(ex.target) for ex in task.examples(split)), default=1)
     return longest + GEN_MARGIN
 
@@ -329,16 +337,28 @@ def _generated(path: Path) -> bool:
     )
 
 
-def stale_configs(directory: Path | None = None) -> list[str]:
-    """Names of generated files that are missing, different or no longer generated."""
+def run_configs(pairs: list[tuple[Task, str]]) -> dict[str, str]:
+    """File name -> content of the generated files that a run of these (task, split) pairs and
+    the retention task reads (lm-eval loads tasks by name, so no other file matters to it)."""
+    files = {f"{SHIM}.py": SHIM_TEXT, f"{RETENTION_TASK}.yaml": retention_yaml()}
+    for t, s in pairs:
+        files[f"{task_name(t.name, s)}.yaml"] = split_yaml(t, s)
+    return files
+
+
+def stale_configs(
+    directory: Path | None = None, pairs: list[tuple[Task, str]] | None = None
+) -> list[str]:
+    """Names of generated files that are missing, different or no longer generated; with
+    ``pairs``, only among the files a run of those splits reads (``run_configs``)."""
     directory = config_dir() if directory is None else directory
-    want = render_configs()
+    want = render_configs() if pairs is None else run_configs(pairs)
     bad = []
     for name, text in want.items():
         path = directory / name
         if not path.is_file() or path.read_text("utf-8") != text:
             bad.append(name)
-    if directory.is_dir():
+    if directory.is_dir() and pairs is None:
         bad += sorted(p.name for p in directory.iterdir() if _generated(p) and p.name not in want)
     return bad
 

@@ -1,0 +1,495 @@
+"""The fast engine of ``tracr-bench eval``: lm-eval's numbers at about the cost of one forward pass.
+
+``FastHFLM`` is lm-eval's ``HFLM`` with two request types computed differently; everything else
+(datasets, prompts, filters, metrics, aggregation, stderr, the results dict) stays lm-eval's,
+because ``evaluate`` still runs ``lm_eval.simple_evaluate`` on it.
+
+``generate_until`` (the task splits): lm-eval generates greedily up to ``max_gen_toks`` tokens,
+several forward passes per batch. Here the requests are put in lm-eval's own batches (same
+order, same left padding), the gold answer's tokens are appended to each prompt, and one forward
+pass gives the greedy token at every answer position (teacher forcing): as long as the greedy
+tokens equal the gold tokens, they *are* the tokens greedy generation produces, so the first
+greedy token that differs from the gold (or the one after the whole gold answer) is known too.
+From that known prefix of the generation, ``decide`` either finds lm-eval's output (the text has
+reached the stop sequence ``\\n``, EOS or ``max_gen_toks``) or proves that no continuation can
+make an exact match (the answer has gone wrong); anything else is *undecided*. Undecided cases
+(the text so far is whitespace or a prefix of the answer in another tokenization, a near tie
+between the two best tokens, a special token, a decode that may still change, generation options
+that are not plain greedy, ...) are settled by lm-eval itself: ``HFLM.generate_until`` runs on
+the whole lm-eval batch that holds the example, so even near ties get lm-eval's exact output.
+
+``loglikelihood_rolling`` (retention): the same rolling windows as lm-eval
+(``get_rolling_token_windows`` + ``make_disjoint_window``, context 1, the model's max length),
+scored with the same log-softmax and sums, but sorted by length across documents so that short
+last windows are batched together instead of padded to the full length, without a KV cache and
+without lm-eval's per-token argmax. The figures agree with lm-eval's to float rounding (the
+batches differ, so the matrix products are summed in another order).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from lm_eval import utils as lm_utils
+from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import (
+    Collator,
+    handle_stop_sequences,
+    normalize_gen_kwargs,
+)
+from tqdm import tqdm
+
+# Generation-config fields that do not change plain greedy decoding (anything else may add a
+# logits processor or another decoding mode: those requests go to lm-eval's own generation).
+_GREEDY_SAFE_FIELDS = {
+    "_from_model_config",
+    "transformers_version",
+    "use_cache",
+    "output_attentions",
+    "output_hidden_states",
+    "output_scores",
+    "output_logits",
+    "return_dict_in_generate",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "decoder_start_token_id",
+    "max_length",
+    "max_new_tokens",
+    "do_sample",  # lm-eval passes do_sample=False, which overrides it
+    "temperature",  # sampling-only settings: unused by greedy decoding
+    "top_k",
+    "top_p",
+    "min_p",
+    "typical_p",
+    "epsilon_cutoff",
+    "eta_cutoff",
+    "cache_implementation",
+}
+# A greedy token is taken as certain when its logit beats the runner-up by more than
+# atol + rtol * |logit|: batch composition, padding and the KV cache change logits by float
+# rounding only, far less than this. Closer calls are left to lm-eval's own generation.
+MARGINS = {
+    torch.float64: (1e-6, 1e-8),
+    torch.float32: (1e-3, 1e-4),
+    torch.float16: (5e-2, 1e-2),
+    torch.bfloat16: (2.5e-1, 2e-2),
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How lm-eval turns a greedy generation into the text it scores."""
+
+    until: tuple[str, ...]  # stop sequences (the task's, plus the EOS text)
+    max_gen_toks: int
+    eos_ids: frozenset[int]  # ids that end generation (the model's generation config)
+    special_ids: frozenset[int]  # ids that decoding skips
+    pad_id: int | None  # what finished rows are filled with
+    unstable_tail: int = 0  # trailing characters a later token may still change
+
+
+class Decision(NamedTuple):
+    output: str | None  # lm-eval's output (or, for "impossible", the part generated so far)
+    kind: str  # "stopped", "ended", "impossible", or why it is undecided
+    known: list[int]  # the first tokens of lm-eval's greedy generation, as far as certain
+
+
+# undecided kinds that more greedy tokens can settle (the others need lm-eval's own batch)
+EXTENDABLE = {"ambiguous", "unstable_decode", "stop_straddles"}
+
+
+def decide(
+    greedy: Sequence[int],
+    confident: Sequence[bool],
+    gold: Sequence[int],
+    target: str,
+    decode: Callable[[list[int]], str],
+    rules: Rules,
+) -> Decision:
+    """lm-eval's output for one request, from teacher-forced greedy tokens, if it is certain.
+
+    ``greedy[i]`` is the argmax after the prompt and ``gold[:i]`` (``len(gold) + 1`` of them, or
+    ``max_gen_toks``); ``confident[i]`` says that it is not a near tie. ``kind`` is ``"stopped"``
+    or ``"ended"`` when ``output`` is exactly lm-eval's output (the generation reached a stop
+    sequence, EOS or ``max_gen_toks``), ``"impossible"`` when the generation goes on but can no
+    longer match ``target`` under lm-eval's scoring (exact match of the first line, stripped)
+    and ``output`` is the part generated so far, which scores the same; otherwise ``output`` is
+    None and ``kind`` says why."""
+    known: list[int] = []  # the first tokens of lm-eval's greedy generation
+
+    def undecided(kind: str) -> Decision:
+        return Decision(None, kind, known)
+
+    if "\n" not in rules.until or any(
+        a != b and a and a in b for a in rules.until for b in rules.until
+    ):
+        return undecided("stop_sequences")
+    for i, tok in enumerate(greedy):
+        if not confident[i]:
+            return undecided("near_tie")
+        known.append(tok)
+        if tok in rules.eos_ids or len(known) >= rules.max_gen_toks:
+            break
+        if i >= len(gold) or tok != gold[i]:
+            break
+    else:
+        return undecided("short")
+    if any(t in rules.special_ids and t not in rules.eos_ids for t in known):
+        return undecided("special_token")
+    eos = known[-1] in rules.eos_ids
+    if eos and (known[-1] not in rules.special_ids or rules.pad_id not in rules.special_ids):
+        return undecided("special_token")
+    text = decode(known)
+    stops = [s for s in rules.until if s]
+    ended = eos or len(known) >= rules.max_gen_toks
+    if ended and not any(s in text for s in stops):
+        return Decision(text, "ended", known)  # the whole generation is known
+    if "\ufffd" in text or (len(known) > 1 and not text.startswith(decode(known[:-1]))):
+        return undecided("unstable_decode")  # a partial character, or decoding not append-only
+    stable = text if ended or not rules.unstable_tail else text[: -rules.unstable_tail]
+    cut = min((stable.find(s) for s in stops if s in stable), default=None)
+    # positions where a stop sequence may begin and be completed by later tokens
+    partial = (
+        []
+        if ended
+        else [
+            k
+            for s in stops
+            for k in range(max(0, len(stable) - len(s) + 1), len(stable))
+            if s.startswith(stable[k:])
+        ]
+    )
+    if cut is not None:
+        if any(k < cut for k in partial):
+            return undecided("stop_straddles")
+        return Decision(stable[:cut], "stopped", known)
+    # the first line goes on: it is ``stable`` + any text, or is cut where a stop may begin
+    answer = target.strip()
+    if any(stable[:k].strip() == answer for k in partial):
+        return undecided("ambiguous")
+    head = stable.lstrip()
+    if not head or answer.startswith(head) or head.rstrip() == answer:
+        return undecided("ambiguous")  # whitespace so far, or a prefix of the answer
+    return Decision(stable, "impossible", known)
+
+
+def _accepts(fn, name: str) -> bool:
+    params = inspect.signature(fn).parameters
+    return name in params
+
+
+class FastHFLM(HFLM):
+    """``HFLM`` whose ``generate_until`` and ``loglikelihood_rolling`` give lm-eval's numbers
+    with one forward pass per batch (see the module docstring). ``stats`` counts how each
+    generation request was settled."""
+
+    def __init__(self, *args, margin: tuple[float, float] | None = None, **kwargs):
+        self.progress = kwargs.pop("progress", True)
+        super().__init__(*args, **kwargs)
+        self.margin = margin
+        self.stats: Counter = Counter()
+        fwd = self.model.forward
+        self._kw_position_ids = _accepts(fwd, "position_ids")
+        self._kw_logits_to_keep = _accepts(fwd, "logits_to_keep")
+        self._kw_use_cache = _accepts(fwd, "use_cache")
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def _forward(self, input_ids, attention_mask=None, position_ids=None, keep: int = 0):
+        kwargs: dict = {}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        if position_ids is not None and self._kw_position_ids:
+            kwargs["position_ids"] = position_ids
+        if self._kw_use_cache:
+            kwargs["use_cache"] = False
+        if keep and self._kw_logits_to_keep:
+            kwargs["logits_to_keep"] = keep
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                device_type=self.device.type,
+                dtype=self.mixed_precision_dtype,
+                enabled=self.mixed_precision_dtype is not None,
+            ),
+        ):
+            logits = self.model(input_ids=input_ids, **kwargs).logits
+        return logits[:, -keep:] if keep else logits
+
+    def _plain(self) -> bool:
+        return (
+            self.backend == "causal"
+            and self.world_size == 1
+            and isinstance(self.batch_size, int)
+            and self.think_end_token is None
+        )
+
+    # ------------------------------------------------------------------ generation
+
+    def _greedy_only(self, kwargs: dict) -> bool:
+        """Whether generate() with these lm-eval kwargs is plain greedy argmax decoding."""
+        if kwargs.get("do_sample") is not False or set(kwargs) - {"do_sample", "temperature"}:
+            return False
+        config = getattr(self.model, "generation_config", None)
+        if config is None:
+            return True
+        from transformers import GenerationConfig
+
+        default = GenerationConfig().to_dict()
+        changed = {k for k, v in config.to_dict().items() if default.get(k, None) != v}
+        return not (changed - _GREEDY_SAFE_FIELDS)
+
+    def _rules(self, until: list[str], max_gen_toks: int) -> Rules:
+        config = getattr(self.model, "generation_config", None)
+        eos = getattr(config, "eos_token_id", None)
+        eos_ids = frozenset([] if eos is None else [eos] if isinstance(eos, int) else eos)
+        tok = self.tokenizer
+        tail = 4 if getattr(tok, "clean_up_tokenization_spaces", False) else 0
+        return Rules(
+            until=tuple(until),
+            max_gen_toks=max_gen_toks,
+            eos_ids=eos_ids,
+            special_ids=frozenset(tok.all_special_ids),
+            pad_id=tok.pad_token_id,
+            unstable_tail=tail,
+        )
+
+    def _gold(self, context: str, target: str) -> list[int]:
+        """The answer's tokens as they follow the prompt's (the gold path to teacher-force)."""
+        ctx = self.tok_encode(context)
+        full = self.tok_encode(context + target)
+        if full[: len(ctx)] == ctx:
+            return full[len(ctx) :]
+        return self.tokenizer.encode(target, add_special_tokens=False)
+
+    def _margin(self) -> tuple[float, float]:
+        if self.margin is not None:
+            return self.margin
+        dtype = self.mixed_precision_dtype or next(self.model.parameters()).dtype
+        return MARGINS.get(dtype, MARGINS[torch.bfloat16])
+
+    def _teacher_force(
+        self, contexts: list[str], golds: list[list[int]], max_gen_toks: int
+    ) -> tuple[list[list[int]], list[list[bool]]]:
+        """Greedy token and certainty after each prompt and each prefix of its gold tokens:
+        one forward pass over lm-eval's left-padded prompt batch with the gold tokens after
+        each prompt (position ids as ``generate`` makes them)."""
+        context_enc, attn = self.tok_batch_encode(
+            contexts, left_truncate_len=self.max_length - max_gen_toks, truncation=self.truncation
+        )
+        width = context_enc.shape[1]
+        extra = max(len(g) for g in golds)
+        ids = torch.full((len(contexts), width + extra), self._pad_id(), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        ids[:, :width] = context_enc
+        mask[:, :width] = attn
+        for r, g in enumerate(golds):
+            if g:
+                ids[r, width : width + len(g)] = torch.tensor(g, dtype=torch.long)
+                mask[r, width : width + len(g)] = 1
+        position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        logits = self._forward(
+            ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=position_ids.to(self.device),
+            keep=extra + 1,
+        ).float()
+        top = logits.topk(2, dim=-1)
+        best, second = top.values[..., 0], top.values[..., 1]
+        atol, rtol = self._margin()
+        sure = ((best - second) > (atol + rtol * best.abs())).tolist()
+        greedy = top.indices[..., 0].tolist()
+        return (
+            [row[: len(g) + 1] for row, g in zip(greedy, golds, strict=True)],
+            [row[: len(g) + 1] for row, g in zip(sure, golds, strict=True)],
+        )
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return 0 if pad is None else pad
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        if not self._plain():
+            self.stats["lm_eval"] += len(requests)
+            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        disable_tqdm = disable_tqdm or not self.progress
+        re_ords = Collator(  # lm-eval's batches: same grouping, order and size
+            [(*req.args, i) for i, req in enumerate(requests)],
+            sort_fn=lambda x: (-len(self.tok_encode(x[0])), x[0]),
+            group_by="gen_kwargs",
+            group_fn=lambda x: x[1],
+        )
+        out: list[str | None] = [None] * len(requests)
+        kinds: list[str | None] = [None] * len(requests)
+        batches: list[list[int]] = []
+        batch_of: dict[int, int] = {}
+        exact: set[int] = set()  # lm-eval batches to run through lm-eval's own generation
+        pending: dict[int, tuple[int, list[int]]] = {}  # request -> (max_gen_toks, known tokens)
+        rules_of: dict[int, Rules] = {}
+        eos_text = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        pbar = tqdm(total=len(requests), disable=disable_tqdm, desc="Running generate_until (fast)")
+
+        def settle(i: int, d: Decision) -> None:
+            if d.output is not None:
+                self.stats[d.kind] += 1
+                out[i], kinds[i] = d.output, d.kind
+                pending.pop(i, None)
+            elif d.kind in EXTENDABLE and len(d.known) < rules_of[i].max_gen_toks:
+                if i not in pending:
+                    self.stats["extended"] += 1
+                pending[i] = (rules_of[i].max_gen_toks, d.known)
+            else:
+                self.stats[f"undecided:{d.kind}"] += 1
+                exact.add(batch_of[i])
+                pending.pop(i, None)
+
+        for chunk in re_ords.get_batched(n=self.batch_size):
+            idx = [c[2] for c in chunk]
+            batch_of.update((i, len(batches)) for i in idx)
+            batches.append(idx)
+            kwargs = normalize_gen_kwargs(chunk[0][1], self.max_gen_toks)
+            until = handle_stop_sequences(kwargs.pop("until", None), eos=eos_text)
+            max_gen_toks = kwargs.pop("max_gen_toks")
+            targets = [_target(requests[i]) for i in idx]
+            if not self._greedy_only(kwargs) or any(t is None for t in targets):
+                self.stats["undecided:not_plain_greedy"] += len(idx)
+                exact.add(len(batches) - 1)
+                pbar.update(len(idx))
+                continue
+            rules = self._rules(until, max_gen_toks)
+            contexts = [c[0] for c in chunk]
+            golds = [
+                self._gold(c, t)[: max_gen_toks - 1] for c, t in zip(contexts, targets, strict=True)
+            ]
+            greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
+            for r, i in enumerate(idx):
+                rules_of[i] = rules
+                settle(i, decide(greedy[r], sure[r], golds[r], targets[r], self.tok_decode, rules))
+            pbar.update(len(idx))
+        pbar.close()
+
+        # undecided but certain so far: extend the known greedy tokens one at a time
+        while pending:
+            self.stats["extension_passes"] += 1
+            by_len: dict[int, list[int]] = {}
+            for i, (m, _) in pending.items():
+                by_len.setdefault(m, []).append(i)
+            for m, rows in by_len.items():
+                for start in range(0, len(rows), self.batch_size):
+                    part = rows[start : start + self.batch_size]
+                    known = [pending[i][1] for i in part]
+                    contexts = [requests[i].args[0] for i in part]
+                    greedy, sure = self._teacher_force(contexts, known, m)
+                    for r, i in enumerate(part):
+                        d = decide(
+                            greedy[r],
+                            sure[r],
+                            known[r],
+                            _target(requests[i]) or "",
+                            self.tok_decode,
+                            rules_of[i],
+                        )
+                        if len(d.known) <= len(known[r]) or d.known[: len(known[r])] != known[r]:
+                            d = Decision(None, "no_progress", d.known)  # not a longer prefix
+                        settle(i, d)
+
+        # lm-eval's own generation, on exactly the batches it would run these examples in
+        for b in tqdm(sorted(exact), disable=disable_tqdm, desc="generate_until (lm-eval batches)"):
+            idx = batches[b]
+            generated = super().generate_until([requests[i] for i in idx], disable_tqdm=True)
+            self.stats["fallback_batches"] += 1
+            for i, text in zip(idx, generated, strict=True):
+                self.stats["fallback_examples"] += 1
+                if kinds[i] == "impossible":  # the generated part: it must score the same
+                    if _scores(out[i], requests[i]) != _scores(text, requests[i]):
+                        self.stats["disagreements"] += 1
+                elif out[i] is not None and out[i] != text:
+                    self.stats["disagreements"] += 1
+                out[i] = text
+        return out  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ retention
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        if not self._plain():
+            return super().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
+        disable_tqdm = disable_tqdm or not self.progress
+        windows: list[tuple[int, list[int], list[int]]] = []  # (request, input, continuation)
+        for r, req in enumerate(requests):
+            (string,) = req.args
+            for ctx, cont in map(
+                lm_utils.make_disjoint_window,
+                lm_utils.get_rolling_token_windows(
+                    token_list=self.tok_encode(string),
+                    prefix_token=self.prefix_token_id,
+                    max_seq_len=self.max_length,
+                    context_len=1,
+                ),
+            ):
+                windows.append((r, (ctx + cont)[-(self.max_length + 1) :][:-1], cont))
+        # long inputs first; among equal lengths, long continuations first, so that the last
+        # window of each document (full context, few scored tokens) shares batches
+        order = sorted(
+            range(len(windows)), key=lambda w: (-len(windows[w][1]), -len(windows[w][2]))
+        )
+        scores: list[float] = [0.0] * len(windows)
+        pbar = tqdm(
+            total=len(windows), disable=disable_tqdm, desc="Running loglikelihood_rolling (fast)"
+        )
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            width = len(windows[batch[0]][1])
+            ids = torch.full((len(batch), width), self._pad_id(), dtype=torch.long)
+            for row, w in enumerate(batch):
+                inp = windows[w][1]
+                ids[row, : len(inp)] = torch.tensor(inp, dtype=torch.long)
+            # logits only from the first scored position of the batch on
+            keep = max(width - len(windows[w][1]) + len(windows[w][2]) for w in batch)
+            logits = self._forward(ids.to(self.device), keep=keep)
+            for row, w in enumerate(batch):
+                _, inp, cont = windows[w]
+                end = keep - (width - len(inp))  # the row's last input position, in ``logits``
+                part = logits[row, end - len(cont) : end]
+                logp = F.log_softmax(part, dim=-1, dtype=self.softmax_dtype)
+                target = torch.tensor(cont, dtype=torch.long, device=logp.device)
+                scores[w] = float(torch.gather(logp, 1, target.unsqueeze(-1)).squeeze(-1).sum())
+            pbar.update(len(batch))
+        pbar.close()
+        totals = [0.0] * len(requests)
+        for w, (r, _, _) in enumerate(windows):  # summed per document in window order, as lm-eval
+            totals[r] += scores[w]
+        for req, total in zip(requests, totals, strict=True):
+            self.cache_hook.add_partial("loglikelihood_rolling", req.args, total)
+        return totals
+
+
+def _target(req) -> str | None:
+    """The gold answer of a tracr-bench request (None for any other task's request)."""
+    doc = getattr(req, "doc", None)
+    if not _tracr_scored(req) or not isinstance(doc, dict):
+        return None
+    target = doc.get("target")
+    return target if isinstance(target, str) else None
+
+
+def _tracr_scored(req) -> bool:
+    from tracr_bench import lm_eval_tasks as lt
+
+    name = getattr(req, "task_name", None) or ""
+    return name.startswith(lt.PREFIX + "_") and name != lt.RETENTION_TASK
+
+
+def _scores(text: str, req) -> bool:
+    from tracr_bench import lm_eval_tasks as lt
+
+    return lt.score(text, req.doc["target"])
+
+
+__all__ = ["FastHFLM", "MARGINS", "Rules", "decide"]
