@@ -26,7 +26,7 @@ class InjectError(TaskError):
 class InjectConfig:
     task: str
     method: str = "tracr"
-    steps: int = 300
+    steps: int = 200
     batch_size: int = 16  # task examples per step
     lr: float = 3e-4  # the LM's parameters
     adapter_lr: float = 3e-3

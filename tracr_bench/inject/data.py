@@ -22,12 +22,27 @@ from tracr_bench.translate import Translator
 class TaskBatch:
     ids: Tensor  # [B, T] LM ids, right-padded
     attention_mask: Tensor  # [B, T] 1 on real tokens
-    answer_mask: Tensor  # [B, T] True on the answer's tokens
-    program_ids: Tensor  # [B, T + 1] compiled ids, BOS first, PAD-padded
+    answer_mask: Tensor  # [B, T] True on the answer's tokens and the stop token after them
+    program_ids: Tensor  # [B, T' + 1] compiled ids, BOS first, PAD-padded (T' <= T)
+    program_mask: Tensor  # [B, T'] True where the program reads a token (not the stop token)
+
+
+STOP = "\n"  # the evaluation's stop sequence (lm-eval ``until``): the LM must learn to end there
+
+
+def stop_token_id(tokenizer) -> int:
+    ids = tokenizer.encode(STOP, add_special_tokens=False)
+    if len(ids) == 1:
+        return ids[0]
+    if tokenizer.eos_token_id is not None:
+        return tokenizer.eos_token_id
+    raise InjectError("the tokenizer has neither a single newline token nor an EOS token")
 
 
 class TaskData:
-    """``n`` training examples of ``task``, encoded once with ``tokenizer``."""
+    """``n`` training examples of ``task``, encoded once with ``tokenizer``: prompt, answer and
+    the stop token (a newline) that ends the answer in evaluation. The compiled program reads
+    prompt and answer; cross-entropy covers answer and stop token."""
 
     def __init__(
         self,
@@ -52,13 +67,15 @@ class TaskData:
                 "injection_max_seq_len"
             )
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.ids = torch.full((len(encoded), longest), pad, dtype=torch.long)
-        self.answer = torch.zeros((len(encoded), longest), dtype=torch.bool)
-        self.lengths = torch.tensor([len(e.lm_ids) for e in encoded], dtype=torch.long)
+        stop = stop_token_id(tokenizer)
+        self.ids = torch.full((len(encoded), longest + 1), pad, dtype=torch.long)
+        self.answer = torch.zeros((len(encoded), longest + 1), dtype=torch.bool)
+        self.lengths = torch.tensor([len(e.lm_ids) + 1 for e in encoded], dtype=torch.long)
         for i, e in enumerate(encoded):
-            self.ids[i, : len(e.lm_ids)] = torch.tensor(e.lm_ids)
-            start = len(e.lm_ids) - len(e.answer_units)
-            self.answer[i, start : len(e.lm_ids)] = True
+            n = len(e.lm_ids)
+            self.ids[i, : n + 1] = torch.tensor([*e.lm_ids, stop])
+            self.answer[i, n - len(e.answer_units) : n + 1] = True
+        self.max_seq_len = program.max_seq_len
         self.ids = self.ids.to(device)
         self.answer = self.answer.to(device)
         self.lengths = self.lengths.to(device)
@@ -75,14 +92,18 @@ class TaskData:
         width = int(self.lengths[index].max())
         ids = self.ids[index, :width]
         positions = torch.arange(width, device=self.device)
-        real = positions[None, :] < self.lengths[index][:, None]
-        prog = torch.where(real, self.lookup[ids], torch.full_like(ids, self.pad_id))
+        lengths = self.lengths[index][:, None]
+        real = positions[None, :] < lengths
+        read = positions[None, :] < lengths - 1  # the program does not read the stop token
+        prog = torch.where(read, self.lookup[ids], torch.full_like(ids, self.pad_id))
+        width_p = min(width, self.max_seq_len)  # columns beyond hold only stop tokens or PAD
         bos = torch.full((ids.shape[0], 1), self.bos_id, dtype=torch.long, device=self.device)
         return TaskBatch(
             ids=ids,
             attention_mask=real.long(),
             answer_mask=self.answer[index, :width],
-            program_ids=torch.cat([bos, prog], dim=1),
+            program_ids=torch.cat([bos, prog[:, :width_p]], dim=1),
+            program_mask=read[:, :width_p],
         )
 
 

@@ -1,7 +1,8 @@
 """The injection loop: one function, read top to bottom.
 
 ``inject()`` loads the LM and the task's compiled injection program, then for each step
-1. draws the step's task examples (fixed by the step index) and KL windows (seeded generator);
+1. draws the step's task examples (prompt, answer and the newline that ends the answer; fixed by
+   the step index) and KL windows (seeded generator);
 2. ``tracr``: refreshes the output subspace of the adapter and hooks detach-and-roll onto the
    output of block ``L`` (0-based, so blocks 0..L-1 are the ones aligned with the program's
    layers and the hook sits after the next one, as in the paper's code);
@@ -277,11 +278,12 @@ class Injector:
             with torch.no_grad():
                 residuals = [r[:, 1:] for r in self.program(batch.program_ids).residuals]
             with self.autocast():
+                width = batch.program_mask.shape[1]
                 out["algorithm"] = losses.algorithm_loss(
-                    res.hidden_states[: self.n_layers + 1],
+                    [h[:, :width] for h in res.hidden_states[: self.n_layers + 1]],
                     residuals,
                     self.adapter,
-                    batch.attention_mask.bool(),
+                    batch.program_mask,
                 )
         out["kl"] = zero
         tokens = int(batch.attention_mask.sum())
