@@ -225,3 +225,25 @@ def test_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == ["tracr-bench: error: --steps must be at least 1, got 0"]
     assert not out.exists()
+
+
+def test_training_batches_end_with_the_stop_token(default_tokenizer):
+    from tracr_bench.compiled_tasks import compile_task
+    from tracr_bench.inject.data import TaskData, stop_token_id
+    from tracr_bench.task import get_task
+    from tracr_bench.torch_program import TorchProgram
+
+    task = get_task("int_sum")  # prompt + answer fill the program's max_seq_len exactly
+    program = TorchProgram.from_compiled(compile_task(task, "injection"))
+    data = TaskData(task, default_tokenizer, program, 64, 0, torch.device("cpu"))
+    batch = data.batch(torch.arange(64))
+    stop = stop_token_id(default_tokenizer)
+    assert default_tokenizer.decode([stop]) == "\n"
+    last = batch.attention_mask.sum(1) - 1
+    rows = torch.arange(64)
+    assert (batch.ids[rows, last] == stop).all()
+    assert batch.answer_mask[rows, last].all()  # the stop token is trained
+    # the program reads prompt + answer only, and never more than it was compiled for
+    assert batch.program_ids.shape[1] <= program.max_seq_len + 1
+    assert (batch.program_mask.sum(1) == last).all()
+    program(batch.program_ids)
