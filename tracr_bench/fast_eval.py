@@ -261,9 +261,9 @@ class FastHFLM(HFLM):
             unstable_tail=tail,
         )
 
-    def _gold(self, context: str, target: str) -> list[int]:
+    def _gold(self, context: str, target: str, ctx: list[int] | None = None) -> list[int]:
         """The answer's tokens as they follow the prompt's (the gold path to teacher-force)."""
-        ctx = self.tok_encode(context)
+        ctx = self.tok_encode(context) if ctx is None else ctx
         full = self.tok_encode(context + target)
         if full[: len(ctx)] == ctx:
             return full[len(ctx) :]
@@ -320,9 +320,16 @@ class FastHFLM(HFLM):
             self.stats["lm_eval"] += len(requests)
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         disable_tqdm = disable_tqdm or not self.progress
+        encoded: dict[str, list[int]] = {}
+
+        def encode(context: str) -> list[int]:
+            if context not in encoded:
+                encoded[context] = self.tok_encode(context)
+            return encoded[context]
+
         re_ords = Collator(  # lm-eval's batches: same grouping, order and size
             [(*req.args, i) for i, req in enumerate(requests)],
-            sort_fn=lambda x: (-len(self.tok_encode(x[0])), x[0]),
+            sort_fn=lambda x: (-len(encode(x[0])), x[0]),
             group_by="gen_kwargs",
             group_fn=lambda x: x[1],
         )
@@ -366,7 +373,8 @@ class FastHFLM(HFLM):
             rules = self._rules(until, max_gen_toks)
             contexts = [c[0] for c in chunk]
             golds = [
-                self._gold(c, t)[: max_gen_toks - 1] for c, t in zip(contexts, targets, strict=True)
+                self._gold(c, t, encode(c))[: max_gen_toks - 1]
+                for c, t in zip(contexts, targets, strict=True)
             ]
             greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
             for r, i in enumerate(idx):

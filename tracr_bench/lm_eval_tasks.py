@@ -118,8 +118,14 @@ def split_docs(task: str, split: str, seed: int = 0) -> list[dict]:
             "prompt": ex.prompt,
             "target": ex.target,
         }
-        for i, ex in enumerate(t.examples(split, seed=seed))
+        for i, ex in enumerate(_split_examples(t, t.version, split, seed))
     ]
+
+
+@functools.cache
+def _split_examples(task: Task, version: int, split: str, seed: int) -> tuple:
+    """A whole split, drawn once per process: a pure function of (task, version, split, seed)."""
+    return tuple(task.examples(split, seed=seed))
 
 
 def make_dataset(tracr_task: str, tracr_split: str, seed: int = 0, **_: object):
@@ -241,8 +247,7 @@ def max_gen_toks(task: Task, split: str) -> int:
 
 @functools.cache
 def _max_gen_toks(task: Task, version: int, split: str) -> int:
-    # a pure function of (task, version, split): the split is drawn once per process
-    longest = max((len(ex.target) for ex in task.examples(split)), default=1)
+    longest = max((len(ex.target) for ex in _split_examples(task, version, split, 0)), default=1)
     return longest + GEN_MARGIN
 
 
