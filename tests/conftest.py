@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tracr_bench.models import DEFAULT_MODEL_DIR
@@ -17,3 +22,22 @@ def default_tokenizer():
 
 def task_names() -> list[str]:
     return sorted(all_tasks())
+
+
+@contextlib.contextmanager
+def short_retention_shard(folder: Path, chars: int) -> Iterator[Path]:
+    """Point the retention task at the first ``chars`` characters of the real shard."""
+    from tracr_bench import lm_eval_tasks as lt
+    from tracr_bench.models import heldout_text
+
+    path = folder / "retention.txt"
+    path.write_text(heldout_text("retention")[:chars], "utf-8")
+    old = os.environ.get(lt.RETENTION_ENV)
+    os.environ[lt.RETENTION_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop(lt.RETENTION_ENV, None)
+        else:
+            os.environ[lt.RETENTION_ENV] = old

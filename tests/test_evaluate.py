@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests._tiny_lm import save_tiny_lm, shared_tiny_lm
+from tests.conftest import short_retention_shard
 from tracr_bench import lm_eval_tasks as lt
 from tracr_bench.cli import main
-from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256, heldout_text
+from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256
 from tracr_bench.task import all_tasks, get_task
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,16 +30,8 @@ BATCH = 4
 @pytest.fixture(scope="module")
 def retention_text(tmp_path_factory) -> Path:
     """The first 40,000 characters of the real retention shard, to keep lm-eval runs short."""
-    text = heldout_text("retention")[:40_000]
-    path = tmp_path_factory.mktemp("retention") / "retention.txt"
-    path.write_text(text, "utf-8")
-    old = os.environ.get(lt.RETENTION_ENV)
-    os.environ[lt.RETENTION_ENV] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop(lt.RETENTION_ENV, None)
-    else:
-        os.environ[lt.RETENTION_ENV] = old
+    with short_retention_shard(tmp_path_factory.mktemp("retention"), 40_000) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,14 @@ vacuous) and answers the other tasks in the wrong format."""
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 
 from tests._tiny_lm import shared_tiny_lm
+from tests.conftest import short_retention_shard
 from tracr_bench import lm_eval_tasks as lt
 from tracr_bench.fast_eval import Decision, FastHFLM, Rules, decide
-from tracr_bench.models import DEFAULT_MODEL_DIR, heldout_text
+from tracr_bench.models import DEFAULT_MODEL_DIR
 from tracr_bench.task import get_task
 
 LIMIT = 24
@@ -31,15 +31,8 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def retention_text(tmp_path_factory):
     """The first 12,000 characters of the real retention shard (3 documents)."""
-    path = tmp_path_factory.mktemp("retention_fast") / "retention.txt"
-    path.write_text(heldout_text("retention")[:12_000], "utf-8")
-    old = os.environ.get(lt.RETENTION_ENV)
-    os.environ[lt.RETENTION_ENV] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop(lt.RETENTION_ENV, None)
-    else:
-        os.environ[lt.RETENTION_ENV] = old
+    with short_retention_shard(tmp_path_factory.mktemp("retention_fast"), 12_000) as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
