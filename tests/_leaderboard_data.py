@@ -13,8 +13,7 @@ import json
 from pathlib import Path
 
 from tracr_bench import lm_eval_tasks as lt
-from tracr_bench.evaluate import weights_digest
-from tracr_bench.models import DEFAULT_MODEL_DIR
+from tracr_bench.models import DEFAULT_MODEL_DIR, weights_digest
 from tracr_bench.task import get_task
 
 TEMPLATE = Path(__file__).parent / "data" / "leaderboard" / "eval_default_parity_limit5.json"

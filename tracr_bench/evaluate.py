@@ -34,10 +34,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tracr_bench import lm_eval_tasks as lt
-from tracr_bench.models import ModelError, file_sha256, resolve_model_path
+from tracr_bench.files import write_text_atomic
+from tracr_bench.models import ModelError, resolve_model_path, weights_digest
 from tracr_bench.task import Task, TaskError, all_tasks, get_task
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 ENGINES = ("fast", "lm-eval")
 
 
@@ -86,15 +86,6 @@ def select(tasks: str | Sequence[str] | None, splits: str | Sequence[str] | None
     ]
 
 
-def weights_digest(path: Path) -> dict[str, str]:
-    """sha256 of every weights file in a model folder, by file name."""
-    return {
-        p.name: file_sha256(p)
-        for p in sorted(path.iterdir())
-        if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)
-    }
-
-
 def _quiet_lm_eval(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.ERROR
     for name in ("lm_eval", "lm-eval"):
@@ -112,14 +103,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     from lm_eval.utils import handle_non_serializable
 
     text = json.dumps(data, indent=1, default=handle_non_serializable, ensure_ascii=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text + "\n")
 
 
 def _package_version() -> str:

@@ -373,7 +373,7 @@ def check_retention(doc: dict) -> None:
 
 def check_model_files(doc: dict) -> None:
     """The recorded weights hashes against the evaluated model folder, where it exists."""
-    from tracr_bench.evaluate import weights_digest
+    from tracr_bench.models import weights_digest
 
     model = doc["tracr_bench"]["model"]
     recorded = model["weights_sha256"]
@@ -589,8 +589,7 @@ def build_submission(
 
     # the base model: --base-model, else the injection record, else the model itself (none)
     if base_model is not None:
-        from tracr_bench.evaluate import weights_digest
-        from tracr_bench.models import ModelError, resolve_model_path
+        from tracr_bench.models import ModelError, resolve_model_path, weights_digest
 
         try:
             bpath = resolve_model_path(base_model)

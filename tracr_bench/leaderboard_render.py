@@ -570,23 +570,14 @@ def stale_outputs(directory: Path | None = None, formats=("md", "html")) -> list
 
 
 def write_outputs(directory: Path | None = None, formats=("md", "html")) -> list[Path]:
-    import os
-    import tempfile
+    from tracr_bench.files import write_text_atomic
 
     written = []
     for path, text in outputs(directory, formats).items():
         if path.is_file() and path.read_text("utf-8") == text:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, text)
         written.append(path)
     return written
 

@@ -45,6 +45,18 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weights_digest(path: Path) -> dict[str, str]:
+    """sha256 of every weights file in a model folder, by file name."""
+    return {
+        p.name: file_sha256(p)
+        for p in sorted(path.iterdir())
+        if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)
+    }
+
+
 def check_default_model(path: Path = DEFAULT_MODEL_DIR) -> None:
     """Raise a one-line ModelError if the shipped weights are missing or corrupt."""
     weights = path / "model.safetensors"

@@ -37,7 +37,7 @@ from tracr_bench.inject.checkpoint import (
 )
 from tracr_bench.inject.config import InjectConfig, InjectError
 from tracr_bench.inject.data import NaturalText, TaskData
-from tracr_bench.models import ModelError, file_sha256, heldout_text, resolve_model_path
+from tracr_bench.models import heldout_text, load_model, resolve_model_path, weights_digest
 from tracr_bench.task import get_task
 from tracr_bench.torch_program import TorchProgram
 
@@ -197,7 +197,6 @@ class Injector:
     def __init__(
         self, cfg: InjectConfig, base_path: Path, dev: torch.device, cache_dir=None
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         from tracr_bench.inject.split_symbols import derive
@@ -207,12 +206,7 @@ class Injector:
         self.task = get_task(cfg.task)
         self.device = dev
         torch.manual_seed(cfg.seed)
-        try:
-            lm = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-            tokenizer = AutoTokenizer.from_pretrained(base_path)
-        except (OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ModelError(f"cannot load a causal LM from {str(base_path)!r}: {first}") from None
+        lm, tokenizer = load_model(base_path, dtype=torch.float32)  # fp32 master weights
         self.merges_removed = None
         if cfg.split_symbols:
             tokenizer, self.merges_removed = derive(tokenizer, self.task)
@@ -391,9 +385,7 @@ def _run(cfg, base_path, out, dev, ckpt, progress, stop_after, cache_dir, reques
         "base_model": {
             "requested": str(requested),
             "path": str(base_path.resolve()),
-            "weights_sha256": {
-                p.name: file_sha256(p) for p in sorted(base_path.glob("*.safetensors"))
-            },
+            "weights_sha256": weights_digest(base_path),
         },
         "program": {
             "layers": inj.n_layers,
