@@ -39,12 +39,12 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from tracr_bench.files import write_text_atomic
 from tracr_bench.task import TaskError, all_tasks
 
 SCHEMA_VERSION = 1
@@ -486,19 +486,10 @@ def file_name(doc: dict) -> str:
 
 def write_new(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, never replacing an existing file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        try:
-            os.link(tmp, path)  # fails if the name exists: no overwrite, no half-written file
-        except FileExistsError:
-            raise SubmissionError(
-                f"{path} already exists; a submission is never overwritten"
-            ) from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        write_text_atomic(path, text, overwrite=False)
+    except FileExistsError:
+        raise SubmissionError(f"{path} already exists; a submission is never overwritten") from None
 
 
 # ---------------------------------------------------------------------------- submit
