@@ -36,7 +36,7 @@ import time
 
 import torch
 
-from tracr_bench import lm_eval_tasks as lt
+from tracr_bench.evaluate import lm_eval_tasks as lt
 from tracr_bench.models import load_model, resolve_model_path
 from tracr_bench.task import get_task
 
@@ -92,7 +92,7 @@ def retention(lm, tok, n_docs: int, batch_size: int, repeats: int) -> dict:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from tracr_bench.fast_eval import FastHFLM
+    from tracr_bench.evaluate.fast_engine import FastHFLM
 
     docs = lt.retention_docs()[:n_docs]
     reqs = [Instance("loglikelihood_rolling", {}, (d["text"],), 0) for d in docs]
@@ -162,8 +162,8 @@ def main() -> None:
     import lm_eval  # noqa: F401  (imports are not timed)
     from lm_eval.models.huggingface import HFLM  # noqa: F401
 
-    from tracr_bench.evaluate import evaluate
-    from tracr_bench.fast_eval import FastHFLM  # noqa: F401
+    from tracr_bench.evaluate.fast_engine import FastHFLM  # noqa: F401
+    from tracr_bench.evaluate.run import evaluate
 
     path = resolve_model_path(args.model)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from tracr.compiler import lib
 
-from tracr_bench.compiler import compile_program
-from tracr_bench.torch_program import TorchProgram
+from tracr_bench.compiler.compiling import compile_program
+from tracr_bench.compiler.torch_program import TorchProgram
 
 
 def _random_inputs(rng: np.random.Generator, n: int, length: int) -> list[list[str]]:

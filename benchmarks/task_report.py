@@ -15,11 +15,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from tracr_bench.compiled_tasks import compile_task
+from tracr_bench.compiler.oracle import run_oracle
+from tracr_bench.compiler.task_programs import compile_task
+from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.models import load_tokenizer
-from tracr_bench.oracle import run_oracle
 from tracr_bench.task import all_tasks, get_task
-from tracr_bench.torch_program import TorchProgram
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import copy
 import json
 from pathlib import Path
 
-from tracr_bench import lm_eval_tasks as lt
+from tracr_bench.evaluate import lm_eval_tasks as lt
 from tracr_bench.models import DEFAULT_MODEL_DIR, weights_digest
 from tracr_bench.task import get_task
 
@@ -121,7 +121,7 @@ def parity(test: float, length: float, skewed: float) -> dict:
 def populate(tmp_path: Path) -> tuple[Path, dict]:
     """A leaderboard folder with a base model (parity and count), 3 baseline seeds and 3 tracr
     seeds on parity; returns the folder and the numbers that went in."""
-    from tracr_bench.leaderboard import submit
+    from tracr_bench.leaderboard.submissions import submit
 
     board = tmp_path / "leaderboard"
     models = tmp_path / "models"

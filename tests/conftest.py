@@ -27,7 +27,7 @@ def task_names() -> list[str]:
 @contextlib.contextmanager
 def short_retention_shard(folder: Path, chars: int) -> Iterator[Path]:
     """Point the retention task at the first ``chars`` characters of the real shard."""
-    from tracr_bench import lm_eval_tasks as lt
+    from tracr_bench.evaluate import lm_eval_tasks as lt
     from tracr_bench.models import heldout_text
 
     path = folder / "retention.txt"

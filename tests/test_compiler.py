@@ -1,4 +1,4 @@
-"""Tests for tracr_bench.compiler: compile, canonical labels, cache key, on-disk cache."""
+"""Tests for tracr_bench.compiler.compiling: compile, canonical labels, cache key, on-disk cache."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tracr.compiler import lib
 from tracr.rasp import rasp
 
-from tracr_bench.compiler import (
+from tracr_bench.compiler.compiling import (
     META_FILE,
     WEIGHTS_FILE,
     CompiledProgram,
@@ -128,7 +128,7 @@ def test_cache_key_stable_and_sensitive() -> None:
 def test_cache_key_same_in_another_process() -> None:
     code = (
         "from tracr.compiler import lib\n"
-        "from tracr_bench.compiler import cache_key\n"
+        "from tracr_bench.compiler.compiling import cache_key\n"
         "for _ in range(3): lib.make_hist()\n"  # shift tracr's unique ids
         "print(cache_key(lib.make_shuffle_dyck(['()', '[]']), {'(', ')', '[', ']'}, 6))\n"
     )

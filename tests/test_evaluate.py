@@ -17,8 +17,8 @@ import pytest
 
 from tests._tiny_lm import save_tiny_lm, shared_tiny_lm
 from tests.conftest import short_retention_shard
-from tracr_bench import lm_eval_tasks as lt
 from tracr_bench.cli import main
+from tracr_bench.evaluate import lm_eval_tasks as lt
 from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256
 from tracr_bench.task import all_tasks, get_task
 
@@ -41,7 +41,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ours(tiny_model, retention_text, tmp_path_factory) -> tuple[dict, Path]:
-    from tracr_bench.evaluate import evaluate
+    from tracr_bench.evaluate.run import evaluate
 
     out = tmp_path_factory.mktemp("ours") / "results.json"
     data = evaluate(

@@ -1,6 +1,6 @@
-"""The fast engine (``tracr_bench.fast_eval``) against lm-eval's own path: the same accuracy,
-stderr and length buckets per split, the same retention figures, the same outputs request by
-request, and a fall back to lm-eval's generation wherever the fast path cannot be sure.
+"""The fast engine (``tracr_bench.evaluate.fast_engine``) against lm-eval's own path: the same
+accuracy, stderr and length buckets per split, the same retention figures, the same outputs
+request by request, and a fall back to lm-eval's generation wherever the fast path cannot be sure.
 
 The model is the shared tiny GPT-2 trained a few seconds on parity: it gets parity right about
 half the time (a model that is always wrong, like the default LM, would make the comparison
@@ -14,8 +14,8 @@ import pytest
 
 from tests._tiny_lm import shared_tiny_lm
 from tests.conftest import short_retention_shard
-from tracr_bench import lm_eval_tasks as lt
-from tracr_bench.fast_eval import Decision, FastHFLM, Rules, decide
+from tracr_bench.evaluate import lm_eval_tasks as lt
+from tracr_bench.evaluate.fast_engine import Decision, FastHFLM, Rules, decide
 from tracr_bench.models import DEFAULT_MODEL_DIR
 from tracr_bench.task import get_task
 
@@ -37,7 +37,7 @@ def retention_text(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def both_engines(tiny_model, retention_text):
-    from tracr_bench.evaluate import evaluate
+    from tracr_bench.evaluate.run import evaluate
 
     kwargs = dict(
         tasks="parity,count",
@@ -225,7 +225,7 @@ def ids(tok, text):
 
 def test_engine_option():
     from tracr_bench.cli import build_parser
-    from tracr_bench.evaluate import evaluate
+    from tracr_bench.evaluate.run import evaluate
     from tracr_bench.task import TaskError
 
     parser = build_parser()

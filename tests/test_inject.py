@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 
 from tests._tiny_lm import save_tiny_lm
 from tracr_bench.cli import main
-from tracr_bench.inject import InjectConfig, InjectError, inject
 from tracr_bench.inject.blocks import find_blocks
+from tracr_bench.inject.config import InjectConfig, InjectError
 from tracr_bench.inject.losses import OutputSubspace, detach_and_roll
-from tracr_bench.inject.train import Injector
+from tracr_bench.inject.train import Injector, inject
 from tracr_bench.models import DEFAULT_MODEL_DIR
 from tracr_bench.task import TaskError
 
@@ -170,9 +170,9 @@ def test_split_symbols(tmp_path):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from tracr_bench.compiler.token_translation import Translator
     from tracr_bench.inject.split_symbols import derive
     from tracr_bench.task import get_task
-    from tracr_bench.translate import Translator
 
     # a GPT-2-style byte-level BPE that learns multi-digit tokens
     bpe = Tokenizer(models.BPE())
@@ -228,10 +228,10 @@ def test_bad_input(tmp_path, capsys):
 
 
 def test_training_batches_end_with_the_stop_token(default_tokenizer):
-    from tracr_bench.compiled_tasks import compile_task
+    from tracr_bench.compiler.task_programs import compile_task
+    from tracr_bench.compiler.torch_program import TorchProgram
     from tracr_bench.inject.data import TaskData, stop_token_id
     from tracr_bench.task import get_task
-    from tracr_bench.torch_program import TorchProgram
 
     task = get_task("int_sum")  # prompt + answer fill the program's max_seq_len exactly
     program = TorchProgram.from_compiled(compile_task(task, "injection"))

@@ -23,7 +23,14 @@ from tests._leaderboard_data import (
     write,
 )
 from tracr_bench.cli import main
-from tracr_bench.leaderboard import (
+from tracr_bench.leaderboard.render import (
+    README_BEGIN,
+    README_END,
+    render_html,
+    render_markdown,
+    stale_outputs,
+)
+from tracr_bench.leaderboard.submissions import (
     SCHEMA_FILE,
     SubmissionError,
     default_dir,
@@ -31,13 +38,6 @@ from tracr_bench.leaderboard import (
     results_sha256,
     submit,
     write_new,
-)
-from tracr_bench.leaderboard_render import (
-    README_BEGIN,
-    README_END,
-    render_html,
-    render_markdown,
-    stale_outputs,
 )
 from tracr_bench.models import DEFAULT_MODEL_DIR
 from tracr_bench.task import get_task
@@ -363,7 +363,9 @@ def test_never_overwrites(tmp_path, board, capsys, monkeypatch):
     assert submit_cli(src, board, capsys)[0] == 0
     (path,) = (board / "submissions").iterdir()
     before = path.read_bytes()
-    monkeypatch.setattr("tracr_bench.leaderboard.find_duplicate", lambda doc, entries: None)
+    monkeypatch.setattr(
+        "tracr_bench.leaderboard.submissions.find_duplicate", lambda doc, entries: None
+    )
     rc, _, err = submit_cli(src, board, capsys, "--notes", "second try")
     assert rc == 2 and "already exists; a submission is never overwritten" in err, err
     assert path.read_bytes() == before

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests._leaderboard_data import fake_model, results, write
-from tracr_bench.leaderboard import load_entries, submit
-from tracr_bench.leaderboard_render import render_html
+from tracr_bench.leaderboard.render import render_html
+from tracr_bench.leaderboard.submissions import load_entries, submit
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

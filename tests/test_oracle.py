@@ -9,9 +9,9 @@ from transformers import PreTrainedTokenizerFast
 
 from tests.conftest import task_names
 from tracr_bench.cli import main
-from tracr_bench.oracle import run_oracle
+from tracr_bench.compiler.oracle import run_oracle
+from tracr_bench.compiler.token_translation import TokenizerMismatch, Translator
 from tracr_bench.task import TaskError, get_task
-from tracr_bench.translate import TokenizerMismatch, Translator
 
 
 def byte_tokenizer() -> PreTrainedTokenizerFast:

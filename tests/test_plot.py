@@ -8,7 +8,7 @@ import pytest
 
 from tests._tiny_lm import shared_tiny_lm
 from tracr_bench.cli import main
-from tracr_bench.plot import length_curves, plot_length_curves
+from tracr_bench.evaluate.plot import length_curves, plot_length_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,6 +1,6 @@
 """The pytest plugin (entry point ``pytest11``): a user's test file run by ``pytester`` with
 ``--tracr-model`` pointing at a tiny model, with accuracy thresholds, a hypothesis property over
-``tracr_bench.strategies`` and the task fixtures."""
+``tracr_bench.task.strategies`` and the task fixtures."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def tiny_parity_lm(tmp_path_factory):
 
 USER_TESTS = """
 from hypothesis import given, settings
-from tracr_bench import strategies
+from tracr_bench.task import strategies
 
 
 def test_threshold_met(tracr_model):
@@ -50,7 +50,7 @@ def test_plugin_is_installed(request):
     """Loaded through its ``pytest11`` entry point (``pip install -e .`` registers it)."""
     plugin = request.config.pluginmanager.get_plugin("tracr_bench")
     assert plugin is not None, "the tracr_bench pytest plugin is not registered: pip install -e ."
-    assert plugin.__name__ == "tracr_bench.pytest_plugin"
+    assert plugin.__name__ == "tracr_bench.evaluate.pytest_plugin"
 
 
 def test_user_tests_with_tracr_model(pytester, tiny_parity_lm):

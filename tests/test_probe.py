@@ -1,5 +1,5 @@
-"""``tracr_bench.strategies`` and ``tracr-bench probe``: valid inputs, shrinking toward short and
-simple inputs, a model that is wrong on purpose beyond length K (the probe must shrink a
+"""``tracr_bench.task.strategies`` and ``tracr-bench probe``: valid inputs, shrinking toward short
+and simple inputs, a model that is wrong on purpose beyond length K (the probe must shrink a
 counterexample to length exactly K and report frontier K - 1), the scoring path against
 lm-eval's, the command line and its bad inputs."""
 
@@ -12,10 +12,9 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from tests._tiny_lm import save_tiny_lm, shared_tiny_lm
-from tracr_bench import strategies
 from tracr_bench.cli import main
-from tracr_bench.probe import ModelRunner, probe
-from tracr_bench.task import TaskError, all_tasks, get_task
+from tracr_bench.evaluate.search import ModelRunner, probe
+from tracr_bench.task import TaskError, all_tasks, get_task, strategies
 
 FAST = settings(
     max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
@@ -172,7 +171,7 @@ def test_answers_equal_lm_eval_generation(random_lm):
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from tracr_bench import lm_eval_tasks as lt
+    from tracr_bench.evaluate import lm_eval_tasks as lt
     from tracr_bench.models import load_model
 
     task = get_task("count")

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from tracr.rasp import causal_eval
 
 from tests.conftest import task_names
-from tracr_bench.compiled_tasks import compile_task, program_for
-from tracr_bench.oracle import batch_ids
+from tracr_bench.compiler.oracle import batch_ids
+from tracr_bench.compiler.task_programs import compile_task, program_for
+from tracr_bench.compiler.token_translation import Translator
+from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.task import get_task
-from tracr_bench.torch_program import TorchProgram
-from tracr_bench.translate import Translator
 
 HYPOTHESIS = settings(
     max_examples=20,
@@ -104,7 +104,7 @@ def test_torch_port_matches_tracr_on_task_programs(name, default_tokenizer):
     import tempfile
     from pathlib import Path
 
-    from tracr_bench.compiler import compile_program
+    from tracr_bench.compiler.compiling import compile_program
 
     task = get_task(name)
     with tempfile.TemporaryDirectory() as tmp:  # a fresh compile, so tracr's model is at hand

@@ -7,7 +7,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from tracr_bench.oracle import run_oracle
+from tracr_bench.compiler.oracle import run_oracle
 from tracr_bench.task import Task
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from tracr.compiler import lib
 from tracr.rasp import rasp
 
-from tracr_bench.compiler import CompiledProgram, compile_program
-from tracr_bench.torch_program import TorchProgram
+from tracr_bench.compiler.compiling import CompiledProgram, compile_program
+from tracr_bench.compiler.torch_program import TorchProgram
 
 ATOL = 1e-5
 

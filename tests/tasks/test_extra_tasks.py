@@ -69,7 +69,7 @@ def test_train_is_disjoint_from_evaluation(mod):
 @pytest.mark.parametrize("mod", MODULES, ids=lambda m: m.TASK.name)
 def test_prompt_has_no_program_symbols_outside_the_input(mod, request):
     """Only the input's symbols and the final trigger become program symbols."""
-    from tracr_bench.translate import Translator
+    from tracr_bench.compiler.token_translation import Translator
 
     try:
         default_tokenizer = request.getfixturevalue("default_tokenizer")

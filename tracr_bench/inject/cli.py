@@ -11,7 +11,7 @@ from tracr_bench.inject.config import METHODS, InjectConfig
 D = InjectConfig.__dataclass_fields__
 
 
-def add_parser(sub) -> None:
+def add_subcommands(sub) -> None:
     s = sub.add_parser(
         "inject",
         help="inject a task's compiled program into a causal LM (or train the baseline)",

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from tracr_bench.compiler.token_translation import Translator
+from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.inject.config import InjectError
 from tracr_bench.task import Task
-from tracr_bench.torch_program import TorchProgram
-from tracr_bench.translate import Translator
 
 
 @dataclass

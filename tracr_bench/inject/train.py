@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from tracr_bench.compiled_tasks import OUTPUT_NAME, compile_task
+from tracr_bench.compiler.task_programs import OUTPUT_NAME, compile_task
+from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.inject import losses
 from tracr_bench.inject.blocks import find_blocks, hidden_of, hidden_size, replace_hidden
 from tracr_bench.inject.checkpoint import (
@@ -39,7 +40,6 @@ from tracr_bench.inject.config import InjectConfig, InjectError
 from tracr_bench.inject.data import NaturalText, TaskData
 from tracr_bench.models import heldout_text, load_model, resolve_model_path, weights_digest
 from tracr_bench.task import get_task
-from tracr_bench.torch_program import TorchProgram
 
 RECORD = "injection.json"
 ADAPTER = "adapter.safetensors"

@@ -1,4 +1,4 @@
-"""The task model: what an injection task is, how its splits are generated, and the registry.
+"""The task model: what an injection task is and how its splits are generated.
 
 A task is one module under ``tasks/`` (the ``tracr_bench_tasks`` package) that defines a
 module-level ``TASK = Task(...)``. The registry imports every module of that package, so adding
@@ -21,8 +21,6 @@ Conventions every task follows (the oracle and the injector rely on them):
 from __future__ import annotations
 
 import hashlib
-import importlib
-import pkgutil
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -192,36 +190,3 @@ def examples_digest(examples: Sequence[Example]) -> str:
     for ex in examples:
         h.update(repr((ex.input, ex.prompt, ex.target)).encode())
     return h.hexdigest()
-
-
-# ---------------------------------------------------------------------------- registry
-
-TASKS_PACKAGE = "tracr_bench_tasks"
-
-
-@cache
-def all_tasks() -> dict[str, Task]:
-    """Every task defined by a module of ``tasks/`` (``TASK = Task(...)``), by name."""
-    pkg = importlib.import_module(TASKS_PACKAGE)
-    found: dict[str, Task] = {}
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{TASKS_PACKAGE}.{info.name}")
-        task = getattr(module, "TASK", None)
-        if task is None:
-            continue
-        if not isinstance(task, Task):
-            raise TaskError(f"{module.__name__}.TASK is not a tracr_bench.task.Task")
-        if task.name in found:
-            raise TaskError(f"task name {task.name!r} defined twice ({module.__name__})")
-        object.__setattr__(task, "source", module.__name__)
-        found[task.name] = task
-    return found
-
-
-def get_task(name: str) -> Task:
-    tasks = all_tasks()
-    if name not in tasks:
-        raise TaskError(f"unknown task {name!r}; choose from: {', '.join(sorted(tasks))}")
-    return tasks[name]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tracr_bench.compiler import CompiledProgram
+from tracr_bench.compiler.compiling import CompiledProgram
 
 _NEG = -1e30  # tracr's mask value
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tracr_bench.leaderboard import (
+from tracr_bench.leaderboard.submissions import (
     METHODS,
     SCHEMA_VERSION,
     SUBMISSIONS,

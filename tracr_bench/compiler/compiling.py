@@ -2,7 +2,7 @@
 
 `compile_program` returns a `CompiledProgram`: plain numpy float32 weights, the layer
 structure, the residual labels and the input/output encodings. Nothing here depends on
-torch; `tracr_bench.torch_program` turns a `CompiledProgram` into a PyTorch module.
+torch; `tracr_bench.compiler.torch_program` turns a `CompiledProgram` into a PyTorch module.
 
 Residual labels. tracr-pypi labels every RASP expression `<name>_<unique id>` where the id
 is a process-wide counter, so its raw residual labels (`length_17:3`) change with the order

@@ -5,7 +5,7 @@ shipped LM; the default), ``--tracr-device`` (default ``cpu``), ``--tracr-batch-
 
 Fixtures:
 
-- ``tracr_model`` (session): a ``tracr_bench.probe.ModelRunner`` with ``.model``,
+- ``tracr_model`` (session): a ``tracr_bench.evaluate.search.ModelRunner`` with ``.model``,
   ``.tokenizer``, ``.accuracy(task, split, limit=...)``, ``.answer(task, input)``,
   ``.correct(task, input)`` and ``.probe(task, max_examples=...)``; the model is loaded once,
   on first use;
@@ -15,7 +15,7 @@ Fixtures:
 Example::
 
     from hypothesis import given, settings
-    from tracr_bench import strategies
+    from tracr_bench.task import strategies
 
     def test_dyck_length(tracr_model):
         assert tracr_model.accuracy("shuffle_dyck", "length", limit=50) >= 0.5
@@ -57,8 +57,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 @pytest.fixture(scope="session")
 def tracr_model(request: pytest.FixtureRequest):
     """The ``--tracr-model`` LM, loaded once per session (a ``ModelRunner``)."""
+    from tracr_bench.evaluate.search import ModelRunner
     from tracr_bench.models import ModelError
-    from tracr_bench.probe import ModelRunner
     from tracr_bench.task import TaskError
 
     opt = request.config.getoption

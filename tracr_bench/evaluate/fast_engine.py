@@ -488,14 +488,14 @@ def _target(req) -> str | None:
 
 
 def _tracr_scored(req) -> bool:
-    from tracr_bench import lm_eval_tasks as lt
+    from tracr_bench.evaluate import lm_eval_tasks as lt
 
     name = getattr(req, "task_name", None) or ""
     return name.startswith(lt.PREFIX + "_") and name != lt.RETENTION_TASK
 
 
 def _scores(text: str, req) -> bool:
-    from tracr_bench import lm_eval_tasks as lt
+    from tracr_bench.evaluate import lm_eval_tasks as lt
 
     return lt.score(text, req.doc["target"])
 

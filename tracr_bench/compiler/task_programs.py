@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from tracr_bench.compiler import CompiledProgram, compile_program
+from tracr_bench.compiler.compiling import CompiledProgram, compile_program
 from tracr_bench.task import Task, TaskError
 
 Which = Literal["injection", "oracle"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from tracr_bench.compiled_tasks import compile_task
+from tracr_bench.compiler.task_programs import compile_task
+from tracr_bench.compiler.token_translation import TranslatedExample, Translator
+from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.task import Task, TaskError
-from tracr_bench.torch_program import TorchProgram
-from tracr_bench.translate import TranslatedExample, Translator
 
 
 @dataclass

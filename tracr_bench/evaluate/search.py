@@ -27,9 +27,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
-from tracr_bench import lm_eval_tasks as lt
-from tracr_bench import strategies
-from tracr_bench.task import Symbols, Task, TaskError, get_task
+from tracr_bench.evaluate import lm_eval_tasks as lt
+from tracr_bench.task import Symbols, Task, TaskError, get_task, strategies
 
 _NO_MAX = 1000000000000000019884624838656  # tokenizers' "no limit" model_max_length
 

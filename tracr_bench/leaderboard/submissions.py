@@ -49,7 +49,10 @@ from tracr_bench.task import TaskError, all_tasks
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = (
-    Path(__file__).parent / "data" / "leaderboard" / f"submission-v{SCHEMA_VERSION}.schema.json"
+    Path(__file__).parent.parent
+    / "data"
+    / "leaderboard"
+    / f"submission-v{SCHEMA_VERSION}.schema.json"
 )
 METHODS = ("none", "baseline", "tracr", "other")
 SUBMISSIONS = "submissions"  # the folder of submission files inside the leaderboard folder
@@ -71,7 +74,7 @@ def default_dir() -> Path:
     env = os.environ.get(LEADERBOARD_ENV)
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     if (repo / "leaderboard").is_dir() and (repo / "pyproject.toml").is_file():
         return repo / "leaderboard"
     return Path("leaderboard")
@@ -115,7 +118,7 @@ def schema() -> dict:
 
 @cache
 def shipped_retention_sha256() -> str | None:
-    from tracr_bench import lm_eval_tasks as lt
+    from tracr_bench.evaluate import lm_eval_tasks as lt
     from tracr_bench.models import heldout_text
 
     try:
@@ -308,7 +311,7 @@ def check_tasks(doc: dict, *, allow_stale: bool = False) -> None:
 
 def check_consistency(doc: dict) -> None:
     """The ``tracr_bench`` rows agree with lm-eval's own blocks, and no count is out of range."""
-    from tracr_bench import lm_eval_tasks as lt
+    from tracr_bench.evaluate import lm_eval_tasks as lt
 
     tasks = all_tasks()
     tb = doc["tracr_bench"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from tracr_bench.leaderboard import submit
+    from tracr_bench.leaderboard.submissions import submit
 
     path, doc = submit(
         args.results,
@@ -39,13 +39,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from tracr_bench.leaderboard import load_entries
-    from tracr_bench.leaderboard_render import (
+    from tracr_bench.leaderboard.render import (
         render_html,
         render_markdown,
         stale_outputs,
         write_outputs,
     )
+    from tracr_bench.leaderboard.submissions import load_entries
 
     formats = ("md", "html") if args.format == "all" else (args.format,)
     if args.task is not None or args.output is not None:
@@ -82,7 +82,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def add_subcommands(sub) -> None:
-    from tracr_bench.leaderboard import METHODS
+    from tracr_bench.leaderboard.submissions import METHODS
 
     s = sub.add_parser(
         "submit",

@@ -1,0 +1,95 @@
+"""``tracr-bench compile`` and ``tracr-bench oracle``: compile a task's programs, and run them
+on an LM tokenizer's translation of every split (must be 100%)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from tracr_bench.task import TaskError, get_task
+from tracr_bench.task.cli import _task_list
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from tracr_bench.compiler.task_programs import compile_task
+
+    task = get_task(args.task)
+    out = []
+    for which in ("injection", "oracle") if args.which == "both" else (args.which,):
+        cp = compile_task(task, which, cache_dir=args.cache_dir)
+        out.append({"task": task.name, "program": which, **cp.summary()})
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+        return 0
+    keys = [
+        "program",
+        "max_seq_len",
+        "n_layers",
+        "residual_width",
+        "mlp_hidden_size",
+        "n_params",
+        "seconds",
+        "from_cache",
+    ]
+    print(tabulate([[r.get(k) for k in keys] for r in out], headers=keys))
+    return 0
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    from tracr_bench.compiler.oracle import run_oracle
+    from tracr_bench.models import load_tokenizer
+
+    work = []
+    for task in _task_list(args.task):  # validate every name before any work
+        for split in [args.split] if args.split else list(task.eval_splits):
+            task.split(split)
+            work.append((task, split))
+    if args.limit is not None and args.limit <= 0:
+        raise TaskError(f"--limit must be a positive number of examples, got {args.limit}")
+    tokenizer = load_tokenizer(args.model)
+    results = []
+    for task, split in work:
+        res = run_oracle(
+            task, split, tokenizer, limit=args.limit, seed=args.seed, cache_dir=args.cache_dir
+        )
+        results.append(res)
+        if not args.json:
+            note = f"  (exempt: {res.exempt})" if res.exempt else ""
+            print(f"{task.name}/{split}: {res.accuracy:.2%} of {res.n}{note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+    else:
+        table = [
+            [r.task, r.split, r.n, f"{100 * r.accuracy:.2f}", r.exempt or "", f"{r.seconds:.1f}"]
+            for r in results
+        ]
+        print(tabulate(table, headers=["task", "split", "n", "oracle %", "exempt", "s"]))
+    bad = [r for r in results if r.exempt is None and r.correct != r.n]
+    for r in bad:
+        print(f"error: oracle below 100% on {r.task}/{r.split}: {r.failures[:1]}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def add_subcommands(sub) -> None:
+    s = sub.add_parser("compile", help="compile a task's programs (or load them from the cache)")
+    s.add_argument("--task", required=True)
+    s.add_argument("--which", choices=["injection", "oracle", "both"], default="both")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("oracle", help="score the compiled program on the tokenizer's translation")
+    s.add_argument("--task", default=None, help="task name, or comma-separated names (default all)")
+    s.add_argument("--split", default=None)
+    s.add_argument(
+        "--model", default=argparse.SUPPRESS, help="whose tokenizer: a model folder or default"
+    )
+    s.add_argument("--limit", type=int, default=argparse.SUPPRESS)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_oracle)

@@ -1,0 +1,163 @@
+"""``tracr-bench eval`` (also the bare ``tracr-bench``), ``tracr-bench probe`` and
+``tracr-bench lm-eval-configs``: evaluate a causal LM on the tasks through lm-eval, search for
+inputs it gets wrong, and regenerate the lm-eval task configs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from tracr_bench.task import TaskError, get_task
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tracr_bench.evaluate.run import evaluate, format_table, select
+
+    plot = getattr(args, "plot", None)
+    if plot is not None:
+        from tracr_bench.evaluate.plot import LENGTH_SPLIT, check_plot_path
+
+        check_plot_path(plot)
+        if not any(split == LENGTH_SPLIT for _, split in select(args.tasks, args.splits)):
+            raise TaskError("--plot needs a 'length' split among the evaluated splits")
+    data = evaluate(
+        args.model,
+        tasks=args.tasks,
+        splits=args.splits,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        output=args.output,
+        oracle=not args.no_oracle,
+        retention=not args.no_retention,
+        progress=not args.no_progress,
+        verbose=args.verbose,
+        cache_dir=args.cache_dir,
+        engine=args.engine,
+    )
+    print(format_table(data))
+    if args.output:
+        print(f"results written to {args.output}", file=sys.stderr)
+    if plot is not None:
+        from tracr_bench.evaluate.plot import plot_length_curves
+
+        plot_length_curves(data, plot)
+        print(f"plot written to {plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from tracr_bench.evaluate.search import ModelRunner, probe
+
+    task = get_task(args.task)
+    if args.max_examples < 1:
+        raise TaskError(f"--max-examples must be at least 1, got {args.max_examples}")
+    from tracr_bench.task import strategies
+
+    strategies.lengths(task, args.split, min_length=args.min_length, max_length=args.max_length)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    runner = ModelRunner.load(args.model, device=args.device, batch_size=args.batch_size)
+    res = probe(
+        runner,
+        task,
+        max_examples=args.max_examples,
+        seed=args.seed,
+        split=args.split,
+        min_length=args.min_length,
+        max_length=args.max_length,
+    )
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=1))
+        return 0
+    print(res.summary())
+    table = [[n, t, f, f"{100 * f / t:.0f}"] for n, (t, f) in sorted(res.per_length.items())]
+    print(tabulate(table, headers=["length", "tried", "wrong", "wrong %"]), file=sys.stderr)
+    return 0
+
+
+def cmd_lm_eval_configs(args: argparse.Namespace) -> int:
+    from tracr_bench.evaluate.lm_eval_tasks import config_dir, stale_configs, write_configs
+
+    directory = Path(args.dir) if args.dir else config_dir()
+    if args.check:
+        stale = stale_configs(directory)
+        if stale:
+            print(
+                f"tracr-bench: error: {len(stale)} lm-eval configs in {directory} are out of date "
+                f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}); "
+                "run `tracr-bench lm-eval-configs`",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"lm-eval configs in {directory} are up to date")
+        return 0
+    changed = write_configs(directory)
+    print(f"{len(changed)} files written or removed in {directory}")
+    return 0
+
+
+def add_eval_args(p: argparse.ArgumentParser, sub: bool) -> None:
+    """The eval options, on the top-level parser (``tracr-bench --model PATH``) and on ``eval``.
+    On the sub-command, options shared with the top level do not override what was given
+    before the sub-command name."""
+    keep = argparse.SUPPRESS if sub else None
+    if sub:
+        p.add_argument("--model", default=keep, help="local HF model folder, or 'default'")
+        p.add_argument("--limit", type=int, default=keep, help="examples per split")
+        p.add_argument("--cache-dir", type=Path, default=keep, help="compiled-program cache")
+    p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
+    p.add_argument("--splits", default=None, help="comma-separated split names (default: all)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="seed of the examples (default 0)")
+    p.add_argument("--output", default=None, help="results JSON file")
+    p.add_argument("--no-oracle", action="store_true", help="skip the oracle column")
+    p.add_argument("--no-retention", action="store_true", help="skip retention perplexity")
+    p.add_argument(
+        "--engine",
+        choices=["fast", "lm-eval"],
+        default="fast",
+        help="fast: one forward pass per batch, lm-eval's numbers (default); "
+        "lm-eval: lm-eval's own generation and rolling log-likelihood",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="show lm-eval's log")
+    p.add_argument(
+        "--plot", default=None, metavar="PNG", help="write accuracy against input length (PNG)"
+    )
+
+
+def add_subcommands(sub) -> None:
+    s = sub.add_parser("eval", help="evaluate a causal LM on the tasks' splits and retention")
+    add_eval_args(s, sub=True)
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser(
+        "lm-eval-configs", help="(re)generate the lm-eval task configs under tasks/lm_eval"
+    )
+    s.add_argument("--check", action="store_true", help="only check that they are up to date")
+    s.add_argument("--dir", default=None, help="another folder to write them to")
+    s.set_defaults(func=cmd_lm_eval_configs)
+
+    s = sub.add_parser(
+        "probe", help="search (hypothesis) for inputs the model gets wrong beyond training lengths"
+    )
+    s.add_argument("--model", default=argparse.SUPPRESS, help="local HF model folder, or default")
+    s.add_argument("--task", required=True)
+    s.add_argument("--split", default=None, help="search one split (default: train + length)")
+    s.add_argument("--min-length", type=int, default=None)
+    s.add_argument("--max-length", type=int, default=None)
+    s.add_argument("--max-examples", type=int, default=200, help="inputs to try (default 200)")
+    s.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_probe)

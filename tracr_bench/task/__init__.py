@@ -1,0 +1,36 @@
+"""Stage 1, the task: what is to be injected and how it is measured.
+
+In: a module under ``tasks/`` that defines ``TASK = Task(...)`` (a RASP program, a seeded input
+generator, a prompt, the reference answer, a ``train``/``test`` split and named
+out-of-distribution splits).
+Out: ``Task`` objects from the registry (``get_task``, ``all_tasks``), their deterministic
+``Example`` lists per split and seed, and hypothesis strategies over their inputs
+(``tracr_bench.task.strategies``).
+"""
+
+from tracr_bench.task.registry import all_tasks, get_task
+from tracr_bench.task.spec import (
+    Example,
+    Split,
+    Symbols,
+    Task,
+    TaskError,
+    TokenMap,
+    examples_digest,
+    split_seed,
+    uniform_strings,
+)
+
+__all__ = [
+    "Example",
+    "Split",
+    "Symbols",
+    "Task",
+    "TaskError",
+    "TokenMap",
+    "all_tasks",
+    "examples_digest",
+    "get_task",
+    "split_seed",
+    "uniform_strings",
+]
