@@ -36,7 +36,8 @@ import time
 
 import torch
 
-from tracr_bench.evaluate import lm_eval_tasks as lt
+from tracr_bench.evaluate.lm_eval_configs import max_gen_toks
+from tracr_bench.evaluate.retention import retention_docs
 from tracr_bench.models import load_model, resolve_model_path
 from tracr_bench.task import get_task
 
@@ -94,7 +95,7 @@ def retention(lm, tok, n_docs: int, batch_size: int, repeats: int) -> dict:
 
     from tracr_bench.evaluate.fast_engine import FastHFLM
 
-    docs = lt.retention_docs()[:n_docs]
+    docs = retention_docs()[:n_docs]
     reqs = [Instance("loglikelihood_rolling", {}, (d["text"],), 0) for d in docs]
     stock = HFLM(pretrained=lm, tokenizer=tok, batch_size=batch_size)
     fast = FastHFLM(pretrained=lm, tokenizer=tok, batch_size=batch_size, progress=False)
@@ -169,7 +170,7 @@ def main() -> None:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     examples = [ex for t in tasks for ex in get_task(t).examples("test", size=args.per_split)]
     for t in tasks:  # draw the splits once, outside the timings (they are cached per process)
-        lt.max_gen_toks(get_task(t), "test")
+        max_gen_toks(get_task(t), "test")
     lm, tok = load_model(path)
     print(
         f"model {args.model}: {sum(p.numel() for p in lm.parameters()) / 1e6:.1f}M params; "

@@ -12,7 +12,8 @@ import copy
 import json
 from pathlib import Path
 
-from tracr_bench.evaluate import lm_eval_tasks as lt
+from tracr_bench.evaluate.lm_eval_data import task_name
+from tracr_bench.evaluate.retention import RETENTION_TASK, RETENTION_VERSION
 from tracr_bench.models import DEFAULT_MODEL_DIR, weights_digest
 from tracr_bench.task import get_task
 
@@ -66,7 +67,7 @@ def results(
     data = template()
     tb = data["tracr_bench"]
     row_tpl = tb["splits"][0]
-    ret_name = lt.RETENTION_TASK
+    ret_name = RETENTION_TASK
     ret_block = data["results"][ret_name]
     data["results"], data["n-samples"], data["versions"] = {}, {}, {}
     data["configs"] = {}
@@ -74,7 +75,7 @@ def results(
     data["n-shot"] = {}
     tb["splits"] = []
     for (task, split), acc in accuracies.items():
-        name = lt.task_name(task, split)
+        name = task_name(task, split)
         size = get_task(task).split(split).size
         n = size if limit is None else min(limit, size)
         row = copy.deepcopy(row_tpl)
@@ -104,7 +105,7 @@ def results(
     else:
         data["results"][ret_name] = {**ret_block, "word_perplexity,none": word_perplexity}
         data["n-samples"][ret_name] = {"original": 287, "effective": 5}
-        data["versions"][ret_name] = lt.RETENTION_VERSION
+        data["versions"][ret_name] = RETENTION_VERSION
         tb["retention"]["word_perplexity"] = word_perplexity
     return data
 

@@ -27,17 +27,17 @@ def task_names() -> list[str]:
 @contextlib.contextmanager
 def short_retention_shard(folder: Path, chars: int) -> Iterator[Path]:
     """Point the retention task at the first ``chars`` characters of the real shard."""
-    from tracr_bench.evaluate import lm_eval_tasks as lt
+    from tracr_bench.evaluate.retention import RETENTION_ENV
     from tracr_bench.models import heldout_text
 
     path = folder / "retention.txt"
     path.write_text(heldout_text("retention")[:chars], "utf-8")
-    old = os.environ.get(lt.RETENTION_ENV)
-    os.environ[lt.RETENTION_ENV] = str(path)
+    old = os.environ.get(RETENTION_ENV)
+    os.environ[RETENTION_ENV] = str(path)
     try:
         yield path
     finally:
         if old is None:
-            os.environ.pop(lt.RETENTION_ENV, None)
+            os.environ.pop(RETENTION_ENV, None)
         else:
-            os.environ[lt.RETENTION_ENV] = old
+            os.environ[RETENTION_ENV] = old

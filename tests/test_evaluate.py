@@ -18,7 +18,10 @@ import pytest
 from tests._tiny_lm import save_tiny_lm, shared_tiny_lm
 from tests.conftest import short_retention_shard
 from tracr_bench.cli import main
-from tracr_bench.evaluate import lm_eval_tasks as lt
+from tracr_bench.evaluate.lm_eval_configs import render_configs, stale_configs
+from tracr_bench.evaluate.lm_eval_data import group_name, task_name
+from tracr_bench.evaluate.retention import RETENTION_ENV, RETENTION_TASK
+from tracr_bench.evaluate.scoring import length_buckets, score
 from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256
 from tracr_bench.task import all_tasks, get_task
 
@@ -57,38 +60,38 @@ def ours(tiny_model, retention_text, tmp_path_factory) -> tuple[dict, Path]:
 
 
 def test_configs_up_to_date():
-    stale = lt.stale_configs()
+    stale = stale_configs()
     assert not stale, f"run `tracr-bench lm-eval-configs`: stale {stale}"
 
 
 def test_every_split_has_a_config_and_buckets_cover_lengths():
-    files = lt.render_configs()
+    files = render_configs()
     for task in all_tasks().values():
-        assert f"_{lt.group_name(task.name)}.yaml" in files
+        assert f"_{group_name(task.name)}.yaml" in files
         for split in task.eval_splits:
-            assert f"{lt.task_name(task.name, split)}.yaml" in files
+            assert f"{task_name(task.name, split)}.yaml" in files
             sp = task.split(split)
-            buckets = lt.length_buckets(task, split)
+            buckets = length_buckets(task, split)
             if buckets:
                 for n in range(sp.min_length, sp.max_length + 1):
                     assert sum(b.lo <= n <= b.hi for b in buckets) == 1, (task.name, split, n)
 
 
 def test_score_space_and_stop():
-    assert lt.score(" 12", " 12")
-    assert lt.score("12", " 12")  # SentencePiece decoders drop the leading space
-    assert lt.score(" 12\nAnswer: 3", " 12")
-    assert lt.score(" yes ", " yes")
-    assert not lt.score(" 123", " 12")
-    assert not lt.score(" 1 2", " 12")
-    assert not lt.score("", " 0")
+    assert score(" 12", " 12")
+    assert score("12", " 12")  # SentencePiece decoders drop the leading space
+    assert score(" 12\nAnswer: 3", " 12")
+    assert score(" yes ", " yes")
+    assert not score(" 123", " 12")
+    assert not score(" 1 2", " 12")
+    assert not score("", " 0")
 
 
 def test_same_numbers_as_stock_lm_eval(ours, tiny_model, retention_text, tmp_path):
     data, _ = ours
-    names = ["tracr_bench_parity_test", "tracr_bench_parity_length", lt.RETENTION_TASK]
+    names = ["tracr_bench_parity_test", "tracr_bench_parity_length", RETENTION_TASK]
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    env[lt.RETENTION_ENV] = str(retention_text)
+    env[RETENTION_ENV] = str(retention_text)
     cmd = [
         sys.executable,
         "-m",
@@ -134,7 +137,7 @@ def test_results_json(ours, tiny_model, retention_text):
     rows = {r["split"]: r for r in tb["splits"]}
     assert set(rows) == {"test", "length"}
     for split, row in rows.items():
-        r = on_disk["results"][lt.task_name("parity", split)]
+        r = on_disk["results"][task_name("parity", split)]
         assert row["n"] == LIMIT
         assert row["accuracy"] == r["exact_match,none"]
         assert row["oracle_accuracy"] == 1.0

@@ -14,8 +14,10 @@ import pytest
 
 from tests._tiny_lm import shared_tiny_lm
 from tests.conftest import short_retention_shard
-from tracr_bench.evaluate import lm_eval_tasks as lt
 from tracr_bench.evaluate.fast_engine import Decision, FastHFLM, Rules, decide
+from tracr_bench.evaluate.lm_eval_configs import max_gen_toks
+from tracr_bench.evaluate.lm_eval_data import task_name
+from tracr_bench.evaluate.scoring import score
 from tracr_bench.models import DEFAULT_MODEL_DIR
 from tracr_bench.task import get_task
 
@@ -96,7 +98,7 @@ def _requests(items):
             {"prompt": p, "target": t},
             (p, dict(g)),
             i,
-            metadata=(lt.task_name(task, split), i, 1),
+            metadata=(task_name(task, split), i, 1),
         )
         for i, (task, split, p, t, g) in enumerate(items)
     ]
@@ -104,7 +106,7 @@ def _requests(items):
 
 def _items(task: str, split: str, n: int, target=None):
     t = get_task(task)
-    gen = {"until": ["\n"], "do_sample": False, "max_gen_toks": lt.max_gen_toks(t, split)}
+    gen = {"until": ["\n"], "do_sample": False, "max_gen_toks": max_gen_toks(t, split)}
     return [
         (task, split, ex.prompt, ex.target if target is None else target(ex), gen)
         for ex in t.examples(split, n)
@@ -132,7 +134,7 @@ def _compare(stock, fast_lm, reqs):
     ours = fast_lm.generate_until(reqs, disable_tqdm=True)
     for o, t, r in zip(ours, theirs, reqs, strict=True):
         target = r.doc["target"]
-        assert lt.score(o, target) == lt.score(t, target), (o, t, target)
+        assert score(o, target) == score(t, target), (o, t, target)
     return ours, theirs
 
 
@@ -142,7 +144,7 @@ def test_outputs_match_generation_request_by_request(lms):
     reqs = _requests(items)
     f = fast()
     ours, theirs = _compare(stock, f, reqs)
-    assert any(lt.score(t, r.doc["target"]) for t, r in zip(theirs, reqs, strict=True))
+    assert any(score(t, r.doc["target"]) for t, r in zip(theirs, reqs, strict=True))
     # what the fast path decided as lm-eval's output is lm-eval's output, string for string
     assert f.stats["stopped"] + f.stats["ended"] > 0
     decided_full = sum(o == t for o, t in zip(ours, theirs, strict=True))
@@ -189,7 +191,7 @@ def test_ambiguous_text_is_extended_by_greedy_tokens(lms):
     ours, theirs = _compare(stock, f, reqs)
     assert f.stats["extension_passes"] >= 1
     right = [
-        (o, t) for o, t, r in zip(ours, theirs, reqs, strict=True) if lt.score(t, r.doc["target"])
+        (o, t) for o, t, r in zip(ours, theirs, reqs, strict=True) if score(t, r.doc["target"])
     ]
     assert right and all(o == t for o, t in right)  # settled at the stop: lm-eval's outputs
 
@@ -240,11 +242,11 @@ def test_decide_right_wrong_and_ended(tok):
     nl, eos = ids(tok, "\n"), [tok.eos_token_id]
     d = _decide(tok, ids(tok, " 407") + nl, " 407", " 407")
     assert d == Decision(" 407", "stopped", ids(tok, " 407") + nl)
-    assert lt.score(d.output, " 407")
+    assert score(d.output, " 407")
     d = _decide(tok, ids(tok, " 407") + eos, " 407", " 407")
     assert (d.output, d.kind) == (" 407", "ended")
     d = _decide(tok, ids(tok, " 408"), " 407", " 407")  # diverges at '8': cannot match
-    assert (d.output, d.kind) == (" 408", "impossible") and not lt.score(d.output, " 407")
+    assert (d.output, d.kind) == (" 408", "impossible") and not score(d.output, " 407")
     d = _decide(tok, ids(tok, " 407 1"), " 407", " 407")  # more text after the answer
     assert d.kind == "impossible"
     d = _decide(tok, ids(tok, " 4") + nl, " 407", " 407")  # stops early: wrong, and final

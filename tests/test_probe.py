@@ -171,21 +171,22 @@ def test_answers_equal_lm_eval_generation(random_lm):
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from tracr_bench.evaluate import lm_eval_tasks as lt
+    from tracr_bench.evaluate.lm_eval_configs import max_gen_toks
+    from tracr_bench.evaluate.scoring import score
     from tracr_bench.models import load_model
 
     task = get_task("count")
     exs = task.examples("length", 10)
     lm, tok = load_model(random_lm)
     hflm = HFLM(pretrained=lm, tokenizer=tok, batch_size=1)
-    gen = {"until": ["\n"], "do_sample": False, "max_gen_toks": lt.max_gen_toks(task, "length")}
+    gen = {"until": ["\n"], "do_sample": False, "max_gen_toks": max_gen_toks(task, "length")}
     reqs = [Instance("generate_until", {}, (e.prompt, gen), i) for i, e in enumerate(exs)]
     theirs = hflm.generate_until(reqs, disable_tqdm=True)
     runner = ModelRunner.load(random_lm, batch_size=4)
     ours = runner.answers(task, [e.input for e in exs], "length")
     assert ours == theirs
     assert len(set(ours)) > 1  # not a vacuous comparison
-    exact = sum(lt.score(g, e.target) for g, e in zip(ours, exs, strict=True)) / len(exs)
+    exact = sum(score(g, e.target) for g, e in zip(ours, exs, strict=True)) / len(exs)
     assert runner.accuracy(task, "length", limit=10) == exact
 
 

@@ -84,7 +84,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_lm_eval_configs(args: argparse.Namespace) -> int:
-    from tracr_bench.evaluate.lm_eval_tasks import config_dir, stale_configs, write_configs
+    from tracr_bench.evaluate.lm_eval_configs import config_dir, stale_configs, write_configs
 
     directory = Path(args.dir) if args.dir else config_dir()
     if args.check:

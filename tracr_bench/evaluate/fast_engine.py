@@ -488,16 +488,17 @@ def _target(req) -> str | None:
 
 
 def _tracr_scored(req) -> bool:
-    from tracr_bench.evaluate import lm_eval_tasks as lt
+    from tracr_bench.evaluate.lm_eval_data import PREFIX
+    from tracr_bench.evaluate.retention import RETENTION_TASK
 
     name = getattr(req, "task_name", None) or ""
-    return name.startswith(lt.PREFIX + "_") and name != lt.RETENTION_TASK
+    return name.startswith(PREFIX + "_") and name != RETENTION_TASK
 
 
 def _scores(text: str, req) -> bool:
-    from tracr_bench.evaluate import lm_eval_tasks as lt
+    from tracr_bench.evaluate.scoring import score
 
-    return lt.score(text, req.doc["target"])
+    return score(text, req.doc["target"])
 
 
 __all__ = ["FastHFLM", "MARGINS", "Rules", "decide"]

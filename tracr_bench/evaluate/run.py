@@ -33,7 +33,20 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tracr_bench.evaluate import lm_eval_tasks as lt
+from tracr_bench.evaluate.lm_eval_configs import (
+    config_dir,
+    max_gen_toks,
+    stale_configs,
+    write_configs,
+)
+from tracr_bench.evaluate.lm_eval_data import task_name
+from tracr_bench.evaluate.retention import (
+    RETENTION_TASK,
+    retention_digest,
+    retention_docs,
+    retention_text,
+)
+from tracr_bench.evaluate.scoring import length_buckets
 from tracr_bench.files import write_text_atomic
 from tracr_bench.models import ModelError, resolve_model_path, weights_digest
 from tracr_bench.task import Task, TaskError, all_tasks, get_task
@@ -181,20 +194,20 @@ def evaluate(
 
     rows: list[SplitResult] = []
     for task, split in pairs:
-        row = SplitResult(task.name, split, lt.task_name(task.name, split))
+        row = SplitResult(task.name, split, task_name(task.name, split))
         examples = task.examples(split, size=limit, seed=seed)
         if not examples:
             row.skipped = "the split is empty"
         else:
             longest = max(len(hflm.tok_encode(ex.prompt)) for ex in examples)
             row.max_prompt_tokens = longest
-            need = longest + lt.max_gen_toks(task, split)
+            need = longest + max_gen_toks(task, split)
             if need > hflm.max_length:
                 row.skipped = (
                     f"prompts up to {longest} tokens + {need - longest} to generate exceed the "
                     f"model's context of {hflm.max_length} tokens"
                 )
-        buckets = lt.length_buckets(task, split)
+        buckets = length_buckets(task, split)
         row.length_buckets = [
             {
                 "min_length": b.lo,
@@ -235,21 +248,21 @@ def evaluate(
     # generated in a temp folder
     config_note = None
     tmp_dir = None
-    include = lt.config_dir()
-    if lt.stale_configs(include, pairs=pairs):
+    include = config_dir()
+    if stale_configs(include, pairs=pairs):
         tmp_dir = tempfile.TemporaryDirectory(prefix="tracr_bench_lm_eval_")
         include = Path(tmp_dir.name)
-        lt.write_configs(include)
+        write_configs(include)
         config_note = "tasks/lm_eval is out of date (run `tracr-bench lm-eval-configs`)"
 
     retention_note = None
     retention_info: dict = {}
     if retention:
         try:
-            text = lt.retention_text()
+            text = retention_text()
             retention_info = {
-                "text_sha256": lt.retention_digest(text),
-                "shard_documents": len(lt.retention_docs(text)),
+                "text_sha256": retention_digest(text),
+                "shard_documents": len(retention_docs(text)),
                 "shard_chars": len(text),
             }
         except (TaskError, OSError) as err:
@@ -257,7 +270,7 @@ def evaluate(
 
     names = [r.lm_eval_task for r in rows if r.skipped is None]
     if retention and retention_note is None:
-        names.append(lt.RETENTION_TASK)
+        names.append(RETENTION_TASK)
     t0 = time.time()
     results: dict = {}
     try:
@@ -288,10 +301,10 @@ def evaluate(
         for b in row.length_buckets:
             b["accuracy"] = r.get(f"acc_len_{b['min_length']}_{b['max_length']},none")
     retention_result = None
-    if lt.RETENTION_TASK in block:
-        r = block[lt.RETENTION_TASK]
+    if RETENTION_TASK in block:
+        r = block[RETENTION_TASK]
         retention_result = {
-            "documents": int(results["n-samples"][lt.RETENTION_TASK]["effective"]),
+            "documents": int(results["n-samples"][RETENTION_TASK]["effective"]),
             "word_perplexity": r.get("word_perplexity,none"),
             "byte_perplexity": r.get("byte_perplexity,none"),
             "bits_per_byte": r.get("bits_per_byte,none"),

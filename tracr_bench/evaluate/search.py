@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
-from tracr_bench.evaluate import lm_eval_tasks as lt
+from tracr_bench.evaluate.lm_eval_configs import max_gen_toks
+from tracr_bench.evaluate.scoring import score
 from tracr_bench.task import Symbols, Task, TaskError, get_task, strategies
 
 _NO_MAX = 1000000000000000019884624838656  # tokenizers' "no limit" model_max_length
@@ -40,7 +41,7 @@ def _task(task: Task | str) -> Task:
 @cache
 def gen_tokens(task: Task, split: str) -> int:
     """New tokens generated for a split: the same budget as the lm-eval config's."""
-    return lt.max_gen_toks(task, split)
+    return max_gen_toks(task, split)
 
 
 class ModelRunner:
@@ -133,7 +134,7 @@ class ModelRunner:
 
     def correct(self, task: Task | str, inp: Sequence[str], split: str = "test") -> bool:
         task = _task(task)
-        return lt.score(self.answer(task, inp, split), task.target(tuple(inp)))
+        return score(self.answer(task, inp, split), task.target(tuple(inp)))
 
     def accuracy(
         self, task: Task | str, split: str = "test", limit: int | None = 100, seed: int = 0
@@ -144,7 +145,7 @@ class ModelRunner:
             raise TaskError(f"limit must be a positive number of examples, got {limit}")
         exs = task.examples(split, size=limit, seed=seed)
         got = self.answers(task, [e.input for e in exs], split)
-        return sum(lt.score(g, e.target) for g, e in zip(got, exs, strict=True)) / max(1, len(exs))
+        return sum(score(g, e.target) for g, e in zip(got, exs, strict=True)) / max(1, len(exs))
 
     def probe(self, task: Task | str, **kwargs) -> ProbeResult:
         return probe(self, task, **kwargs)
@@ -280,7 +281,7 @@ def probe(
         return task.target(inp)
 
     def wrong(inp: Symbols) -> bool:
-        return not lt.score(runner.generate([task.prompt(inp)], budget)[0], target(inp))
+        return not score(runner.generate([task.prompt(inp)], budget)[0], target(inp))
 
     # 1. the search: collect, then answer in batches
     seen: list[Symbols] = []
@@ -297,7 +298,7 @@ def probe(
     got = runner.generate([task.prompt(i) for i in tried], budget)
     failing: list[Symbols] = []
     for inp, g in zip(tried, got, strict=True):
-        bad = not lt.score(g, target(inp))
+        bad = not score(g, target(inp))
         row = res.per_length.setdefault(len(inp), [0, 0])
         row[0] += 1
         row[1] += bad

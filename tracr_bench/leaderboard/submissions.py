@@ -118,11 +118,11 @@ def schema() -> dict:
 
 @cache
 def shipped_retention_sha256() -> str | None:
-    from tracr_bench.evaluate import lm_eval_tasks as lt
+    from tracr_bench.evaluate.retention import retention_digest
     from tracr_bench.models import heldout_text
 
     try:
-        return lt.retention_digest(heldout_text("retention"))
+        return retention_digest(heldout_text("retention"))
     except FileNotFoundError:  # pragma: no cover - a broken install
         return None
 
@@ -311,7 +311,8 @@ def check_tasks(doc: dict, *, allow_stale: bool = False) -> None:
 
 def check_consistency(doc: dict) -> None:
     """The ``tracr_bench`` rows agree with lm-eval's own blocks, and no count is out of range."""
-    from tracr_bench.evaluate import lm_eval_tasks as lt
+    from tracr_bench.evaluate.lm_eval_data import task_name
+    from tracr_bench.evaluate.retention import RETENTION_TASK, RETENTION_VERSION
 
     tasks = all_tasks()
     tb = doc["tracr_bench"]
@@ -320,7 +321,7 @@ def check_consistency(doc: dict) -> None:
         raise SubmissionError("the results hold no accuracy for any split")
     for row in tb["splits"]:
         where = f"{row['task']}/{row['split']}"
-        if row["lm_eval_task"] != lt.task_name(row["task"], row["split"]):
+        if row["lm_eval_task"] != task_name(row["task"], row["split"]):
             raise SubmissionError(f"{where}: lm_eval_task {row['lm_eval_task']!r} is not its own")
         if row["accuracy"] is None:
             continue
@@ -347,18 +348,18 @@ def check_consistency(doc: dict) -> None:
             )
     ret = tb["retention"]
     if ret is not None:
-        block = results.get(lt.RETENTION_TASK)
+        block = results.get(RETENTION_TASK)
         theirs = block.get("word_perplexity,none") if isinstance(block, dict) else None
         if theirs != ret["word_perplexity"]:
             raise SubmissionError(
                 f"retention word perplexity {ret['word_perplexity']} disagrees with lm-eval's "
                 f"results ({theirs}) in the same file"
             )
-        version = doc["versions"].get(lt.RETENTION_TASK)
-        if version is not None and version != lt.RETENTION_VERSION:
+        version = doc["versions"].get(RETENTION_TASK)
+        if version is not None and version != RETENTION_VERSION:
             raise SubmissionError(
-                f"retention was measured at version {version} of {lt.RETENTION_TASK} but the "
-                f"current version is {lt.RETENTION_VERSION}; re-run `tracr-bench eval`"
+                f"retention was measured at version {version} of {RETENTION_TASK} but the "
+                f"current version is {RETENTION_VERSION}; re-run `tracr-bench eval`"
             )
 
 
