@@ -10,8 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from tracr_bench.task import TaskError, get_task
-from tracr_bench.task.cli import _task_list
+from tracr_bench.task import TaskError, get_task, select_tasks
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -44,7 +43,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     from tracr_bench.models import load_tokenizer
 
     work = []
-    for task in _task_list(args.task):  # validate every name before any work
+    for task in select_tasks(args.task):  # validate every name before any work
         for split in [args.split] if args.split else list(task.eval_splits):
             task.split(split)
             work.append((task, split))

@@ -49,7 +49,7 @@ from tracr_bench.evaluate.retention import (
 from tracr_bench.evaluate.scoring import length_buckets
 from tracr_bench.files import write_text_atomic
 from tracr_bench.models import ModelError, resolve_model_path, weights_digest
-from tracr_bench.task import Task, TaskError, all_tasks, get_task
+from tracr_bench.task import TaskError, get_task, parse_names, select_tasks
 
 ENGINES = ("fast", "lm-eval")
 
@@ -72,20 +72,8 @@ class SplitResult:
 def select(tasks: str | Sequence[str] | None, splits: str | Sequence[str] | None):
     """(task, split) pairs to evaluate; one-line TaskError for unknown names."""
 
-    def names(arg) -> list[str] | None:
-        if arg is None:
-            return None
-        items = arg.split(",") if isinstance(arg, str) else list(arg)
-        items = [s.strip() for s in items if s.strip()]
-        return items or None
-
-    task_names = names(tasks)
-    chosen: list[Task] = (
-        [all_tasks()[n] for n in sorted(all_tasks())]
-        if task_names is None
-        else [get_task(n) for n in dict.fromkeys(task_names)]
-    )
-    split_names = names(splits)
+    chosen = select_tasks(tasks)
+    split_names = parse_names(splits)
     if split_names is not None:
         for s in split_names:
             if not any(s in t.eval_splits for t in chosen):

@@ -8,7 +8,7 @@ Out: ``Task`` objects from the registry (``get_task``, ``all_tasks``), their det
 (``tracr_bench.task.strategies``).
 """
 
-from tracr_bench.task.registry import all_tasks, get_task
+from tracr_bench.task.registry import all_tasks, get_task, parse_names, select_tasks
 from tracr_bench.task.spec import (
     Example,
     Split,
@@ -31,6 +31,8 @@ __all__ = [
     "all_tasks",
     "examples_digest",
     "get_task",
+    "parse_names",
+    "select_tasks",
     "split_seed",
     "uniform_strings",
 ]

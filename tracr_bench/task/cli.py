@@ -8,13 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from tracr_bench.task import Task, all_tasks, get_task
-
-
-def _task_list(arg: str | None) -> list[Task]:
-    if not arg:
-        return list(all_tasks().values())
-    return [get_task(name.strip()) for name in arg.split(",") if name.strip()]
+from tracr_bench.task import Task, get_task, select_tasks
 
 
 def _fmt_split(task: Task, name: str) -> str:
@@ -26,7 +20,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from tracr_bench.compiler.task_programs import compile_task
 
     rows = []
-    for task in _task_list(args.tasks):
+    for task in select_tasks(args.tasks):
         cp = compile_task(task, "injection", cache_dir=args.cache_dir)
         rows.append(
             {

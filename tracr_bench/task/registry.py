@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Sequence
 from functools import cache
 
 from tracr_bench.task.spec import Task, TaskError
@@ -38,3 +39,21 @@ def get_task(name: str) -> Task:
     if name not in tasks:
         raise TaskError(f"unknown task {name!r}; choose from: {', '.join(sorted(tasks))}")
     return tasks[name]
+
+
+def parse_names(arg: str | Sequence[str] | None) -> list[str] | None:
+    """A comma-separated list (or a sequence) of names, blanks dropped; None when empty."""
+    if arg is None:
+        return None
+    items = arg.split(",") if isinstance(arg, str) else list(arg)
+    items = [s.strip() for s in items if s.strip()]
+    return items or None
+
+
+def select_tasks(arg: str | Sequence[str] | None) -> list[Task]:
+    """The tasks named by ``arg`` (see ``parse_names``), in that order without repeats; every
+    task, by name, when ``arg`` names none. Unknown names are a one-line ``TaskError``."""
+    names = parse_names(arg)
+    if names is None:
+        return [all_tasks()[n] for n in sorted(all_tasks())]
+    return [get_task(n) for n in dict.fromkeys(names)]
