@@ -99,9 +99,27 @@ def lr_at(step: int, cfg: PretrainConfig) -> float:
 
 def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
     """Rebuild corpus and tokenizer in ``work_dir``, train, save the model to ``out_dir``."""
-    from transformers import GPT2LMHeadModel
-
     torch.set_num_threads(cfg.threads)
+    tokenizer, token_ids = prepare_data(cfg, work_dir)
+    model, optimizer = make_model(cfg)
+    with open(work_dir / "pretrain_log.jsonl", "w") as log:
+        tokens_seen, train_seconds = train_loop(cfg, model, optimizer, token_ids, log)
+    summary = {
+        "config": asdict(cfg),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_tokens_in_corpus": int(len(token_ids["train"])),
+        "tokens_seen": tokens_seen,
+        "train_seconds": round(train_seconds, 1),
+        "tokens_per_second": round(tokens_seen / train_seconds, 1),
+        "torch": torch.__version__,
+    }
+    save_model(model, tokenizer, work_dir, out_dir, summary)
+    return finalize(out_dir)
+
+
+def prepare_data(cfg: PretrainConfig, work_dir: Path) -> tuple[object, dict[str, np.ndarray]]:
+    """The corpus, the tokenizer and the token ids of the training text and both held-out
+    shards, each built once in ``work_dir`` and reused by later runs."""
     work_dir.mkdir(parents=True, exist_ok=True)
     if not (work_dir / "train.txt").exists():
         corpus.build(work_dir)
@@ -109,20 +127,24 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
     if not tok_file.exists():
         train_tokenizer(work_dir / "train.txt", cfg.vocab_size).save(str(tok_file))
     tokenizer = hf_tokenizer(tok_file)
-    arrays = {}
+    token_ids = {}
     for name in ("train", "kl_shard", "retention_shard"):
         cached = work_dir / f"{name}.u16.npy"
         if not cached.exists():
             np.save(cached, encode_file(tokenizer, work_dir / f"{name}.txt"))
-        arrays[name] = np.load(cached)
-    train_ids = arrays["train"]
+        token_ids[name] = np.load(cached)
+    return tokenizer, token_ids
+
+
+def make_model(cfg: PretrainConfig) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """A freshly initialised GPT-2 (seeded) and AdamW, weight decay on matrices only."""
+    from transformers import GPT2LMHeadModel
 
     torch.manual_seed(cfg.seed)
     model = GPT2LMHeadModel(gpt2_config(cfg))
-    n_params = sum(p.numel() for p in model.parameters())
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": cfg.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
@@ -130,9 +152,14 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
         lr=cfg.lr,
         betas=(0.9, 0.95),
     )
+    return model, optimizer
+
+
+def train_loop(cfg, model, optimizer, token_ids: dict[str, np.ndarray], log) -> tuple[int, float]:
+    """``cfg.steps`` steps on random windows of the training text, one JSON line per step in
+    ``log`` (held-out perplexity every ``cfg.eval_every`` steps). Returns (tokens, seconds)."""
+    train_ids = token_ids["train"]
     gen = np.random.default_rng(cfg.seed)
-    log_path = work_dir / "pretrain_log.jsonl"
-    log = open(log_path, "w")
     t0 = time.time()
     tokens_seen = 0
     bar = tqdm(range(cfg.steps), desc="pretrain", dynamic_ncols=True)
@@ -141,17 +168,17 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
         batch = torch.from_numpy(
             np.stack([train_ids[s : s + cfg.context + 1] for s in starts]).astype(np.int64)
         )
-        for group in opt.param_groups:
+        for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(batch[:, :-1]).logits
         loss = torch.nn.functional.cross_entropy(
             logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1)
         )
-        opt.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer.step()
         tokens_seen += batch[:, 1:].numel()
         elapsed = time.time() - t0
         record = {
@@ -164,24 +191,12 @@ def pretrain(cfg: PretrainConfig, work_dir: Path, out_dir: Path) -> dict:
         }
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             record["val_ppl_kl_shard"] = round(
-                perplexity(model, arrays["kl_shard"], cfg.context, cfg.eval_tokens), 2
+                perplexity(model, token_ids["kl_shard"], cfg.context, cfg.eval_tokens), 2
             )
         log.write(json.dumps(record) + "\n")
         log.flush()
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{record['tok_per_s']:.0f}")
-    train_seconds = time.time() - t0
-
-    summary = {
-        "config": asdict(cfg),
-        "parameters": n_params,
-        "train_tokens_in_corpus": int(len(train_ids)),
-        "tokens_seen": tokens_seen,
-        "train_seconds": round(train_seconds, 1),
-        "tokens_per_second": round(tokens_seen / train_seconds, 1),
-        "torch": torch.__version__,
-    }
-    save_model(model, tokenizer, work_dir, out_dir, summary)
-    return finalize(out_dir)
+    return tokens_seen, time.time() - t0
 
 
 def finalize(model_dir: Path) -> dict:
@@ -189,6 +204,7 @@ def finalize(model_dir: Path) -> dict:
     the weights' sha256 in ``pretraining.json``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from tracr_bench.files import write_text_atomic
     from tracr_bench.models import file_sha256
 
     record_path = model_dir / "pretraining.json"
@@ -202,9 +218,7 @@ def finalize(model_dir: Path) -> dict:
         summary[f"heldout_tokens_{shard}"] = int(len(ids))
     summary["weights_sha256"] = file_sha256(model_dir / "model.safetensors")
     summary["weights_bytes"] = (model_dir / "model.safetensors").stat().st_size
-    tmp = record_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    os.replace(tmp, record_path)
+    write_text_atomic(record_path, json.dumps(summary, indent=1) + "\n")
     return summary
 
 
