@@ -17,13 +17,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from tracr_bench.files import write_text_atomic
+from tracr_bench.files import write_json_atomic
 
 POINTER = "latest.json"
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def save_checkpoint(
