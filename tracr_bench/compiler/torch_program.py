@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tracr_bench.compiler.compiling import CompiledProgram
+from tracr_bench.compiler.program import CompiledProgram
 
 _NEG = -1e30  # tracr's mask value
 
@@ -59,57 +59,16 @@ class TorchProgram(nn.Module):
         self._scale = float(np.sqrt(np.float32(cp.key_size)))
 
         self.prune = prune
-        w = cp.weights
-
-        def t(a: np.ndarray) -> Tensor:
-            return torch.from_numpy(np.array(a, dtype=np.float32, copy=True))
-
-        self.register_buffer("token_embed", t(w["token_embed/embeddings"]))
-        self.register_buffer("pos_embed", t(w["pos_embed/embeddings"]))
+        self.register_buffer("token_embed", _tensor(cp.weights["token_embed/embeddings"]))
+        self.register_buffer("pos_embed", _tensor(cp.weights["pos_embed/embeddings"]))
         self.layer_heads: list[int] = []
         self.layer_hidden: list[int] = []
-        H, K = self.n_heads, self.key_size
         for i in range(self.n_layers):
-            p = f"transformer/layer_{i}/"
-            wq, bq = w[p + "attn/query/w"], w[p + "attn/query/b"]
-            wk, bk = w[p + "attn/key/w"], w[p + "attn/key/b"]
-            wv, bv = w[p + "attn/value/w"], w[p + "attn/value/b"]
-            wo, bo = w[p + "attn/linear/w"], w[p + "attn/linear/b"]
-            w1, b1 = w[p + "mlp/linear_1/w"], w[p + "mlp/linear_1/b"]
-            w2, b2 = w[p + "mlp/linear_2/w"], w[p + "mlp/linear_2/b"]
-            heads = list(range(H))
-            units = np.arange(w1.shape[1])
-            if prune:
-                # A head whose value or output weights are all zero adds exactly 0; tracr
-                # pads every layer to the widest one, so most of these are padding.
-                heads = [
-                    h
-                    for h in heads
-                    if (wv[:, h * K : (h + 1) * K].any() or bv[h * K : (h + 1) * K].any())
-                    and wo[h * K : (h + 1) * K].any()
-                ]
-                # A hidden unit with no input weight and no bias, or no output weight,
-                # adds exactly 0 (relu(0) = 0).
-                units = np.flatnonzero((w1.any(0) | (b1 != 0)) & w2.any(1))
-            cols = np.concatenate([np.arange(h * K, (h + 1) * K) for h in heads] or [[]])
-            cols = cols.astype(np.int64)
-            self.layer_heads.append(len(heads))
-            self.layer_hidden.append(len(units))
-            for short, arr in [
-                ("wq", wq[:, cols]),
-                ("bq", bq[cols]),
-                ("wk", wk[:, cols]),
-                ("bk", bk[cols]),
-                ("wv", wv[:, cols]),
-                ("bv", bv[cols]),
-                ("wo", wo[cols]),
-                ("bo", bo),
-                ("w1", w1[:, units]),
-                ("b1", b1[units]),
-                ("w2", w2[units]),
-                ("b2", b2),
-            ]:
-                self.register_buffer(f"{short}_{i}", t(arr))
+            layer = _layer_weights(cp.weights, i, self.n_heads, self.key_size, prune)
+            self.layer_heads.append(layer.pop("heads"))
+            self.layer_hidden.append(layer.pop("units"))
+            for short, array in layer.items():
+                self.register_buffer(f"{short}_{i}", _tensor(array))
         out_idx = self._indices(cp.output_name)
         self.register_buffer("output_index", torch.tensor(out_idx, dtype=torch.long))
 
@@ -245,3 +204,54 @@ class TorchProgram(nn.Module):
             f"key_size={self.key_size}, causal={self.causal}, heads_kept={self.layer_heads}, "
             f"hidden_kept={self.layer_hidden}"
         )
+
+
+def _tensor(array: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.array(array, dtype=np.float32, copy=True))
+
+
+def _layer_weights(
+    weights: dict[str, np.ndarray], i: int, n_heads: int, key_size: int, prune: bool
+) -> dict[str, Any]:
+    """Layer ``i``'s weights by short name (``wq`` ... ``b2``), with the number of heads and of
+    MLP hidden units kept (``heads``, ``units``).
+
+    With ``prune``, a head whose value or output weights are all zero (it adds exactly 0; tracr
+    pads every layer to the widest one, so most of these are padding) and a hidden unit with no
+    input weight and no bias, or no output weight (relu(0) = 0), are dropped."""
+    p = f"transformer/layer_{i}/"
+    wq, bq = weights[p + "attn/query/w"], weights[p + "attn/query/b"]
+    wk, bk = weights[p + "attn/key/w"], weights[p + "attn/key/b"]
+    wv, bv = weights[p + "attn/value/w"], weights[p + "attn/value/b"]
+    wo, bo = weights[p + "attn/linear/w"], weights[p + "attn/linear/b"]
+    w1, b1 = weights[p + "mlp/linear_1/w"], weights[p + "mlp/linear_1/b"]
+    w2, b2 = weights[p + "mlp/linear_2/w"], weights[p + "mlp/linear_2/b"]
+    K = key_size
+    heads = list(range(n_heads))
+    units = np.arange(w1.shape[1])
+    if prune:
+        heads = [
+            h
+            for h in heads
+            if (wv[:, h * K : (h + 1) * K].any() or bv[h * K : (h + 1) * K].any())
+            and wo[h * K : (h + 1) * K].any()
+        ]
+        units = np.flatnonzero((w1.any(0) | (b1 != 0)) & w2.any(1))
+    cols = np.concatenate([np.arange(h * K, (h + 1) * K) for h in heads] or [[]])
+    cols = cols.astype(np.int64)
+    return {
+        "heads": len(heads),
+        "units": len(units),
+        "wq": wq[:, cols],
+        "bq": bq[cols],
+        "wk": wk[:, cols],
+        "bk": bk[cols],
+        "wv": wv[:, cols],
+        "bv": bv[cols],
+        "wo": wo[cols],
+        "bo": bo,
+        "w1": w1[:, units],
+        "b1": b1[units],
+        "w2": w2[units],
+        "b2": b2,
+    }
