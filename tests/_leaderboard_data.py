@@ -4,20 +4,25 @@
 ``tracr-bench eval --model default --tasks parity --limit 5 --output FILE``; :func:`results`
 keeps its structure (lm-eval's blocks, the ``tracr_bench`` block) and sets the numbers, the
 evaluated model and the seeds, keeping lm-eval's blocks consistent with the ``tracr_bench`` rows.
+:func:`submit_cli` submits one through the command line, :func:`rejected` checks a rejection.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from tracr_bench.cli import main
 from tracr_bench.evaluate.lm_eval_data import task_name
 from tracr_bench.evaluate.retention import RETENTION_TASK, RETENTION_VERSION
 from tracr_bench.models import DEFAULT_MODEL_DIR, weights_digest
 from tracr_bench.task import get_task
 
 TEMPLATE = Path(__file__).parent / "data" / "leaderboard" / "eval_default_parity_limit5.json"
+BY = ["--by", "tester", "--date", "2026-01-02"]
 
 
 def template() -> dict:
@@ -122,7 +127,7 @@ def parity(test: float, length: float, skewed: float) -> dict:
 def populate(tmp_path: Path) -> tuple[Path, dict]:
     """A leaderboard folder with a base model (parity and count), 3 baseline seeds and 3 tracr
     seeds on parity; returns the folder and the numbers that went in."""
-    from tracr_bench.leaderboard.submissions import submit
+    from tracr_bench.leaderboard.submit import submit
 
     board = tmp_path / "leaderboard"
     models = tmp_path / "models"
@@ -150,3 +155,39 @@ def populate(tmp_path: Path) -> tuple[Path, dict]:
             )
             submit(path, directory=board, submitted_by="t", date="2026-01-01")
     return board, numbers
+
+
+# ---------------------------------------------------------------------------- the command line
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def submit_cli(path: Path, board: Path, capsys, *extra: str) -> tuple[int, str, str]:
+    return run(["submit", str(path), "--dir", str(board), *BY, *extra], capsys)
+
+
+def rejected(rc: int, err: str, board: Path, *words: str) -> None:
+    """A rejection: exit 2, one line on stderr naming the reason, nothing written."""
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tracr-bench: error: "), err
+    for w in words:
+        assert w in lines[0], lines[0]
+    folder = board / "submissions"
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+@contextmanager
+def task_version_ahead(name: str) -> Iterator[int]:
+    """The registry's task ``name`` one version ahead of the results files, for the duration."""
+    task = get_task(name)
+    old = task.version
+    object.__setattr__(task, "version", old + 1)
+    try:
+        yield old + 1
+    finally:
+        object.__setattr__(task, "version", old)

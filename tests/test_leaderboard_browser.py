@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests._leaderboard_data import fake_model, results, write
-from tracr_bench.leaderboard.render import render_html
-from tracr_bench.leaderboard.submissions import load_entries, submit
+from tracr_bench.leaderboard.entries import load_entries
+from tracr_bench.leaderboard.html_page import render_html
+from tracr_bench.leaderboard.submit import submit
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from tracr_bench.leaderboard.submissions import submit
+    from tracr_bench.leaderboard.submit import submit
 
     path, doc = submit(
         args.results,
@@ -39,13 +39,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from tracr_bench.leaderboard.render import (
-        render_html,
-        render_markdown,
-        stale_outputs,
-        write_outputs,
-    )
-    from tracr_bench.leaderboard.submissions import load_entries
+    from tracr_bench.leaderboard.entries import load_entries
+    from tracr_bench.leaderboard.html_page import render_html
+    from tracr_bench.leaderboard.markdown_page import render_markdown
+    from tracr_bench.leaderboard.outputs import stale_outputs, write_outputs
 
     formats = ("md", "html") if args.format == "all" else (args.format,)
     if args.task is not None or args.output is not None:
@@ -82,7 +79,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def add_subcommands(sub) -> None:
-    from tracr_bench.leaderboard.submissions import METHODS
+    from tracr_bench.leaderboard.schema import METHODS
 
     s = sub.add_parser(
         "submit",
