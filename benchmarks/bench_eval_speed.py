@@ -36,7 +36,7 @@ import time
 
 import torch
 
-from tracr_bench.evaluate.lm_eval_configs import max_gen_toks
+from tracr_bench.evaluate.lm_eval_data import split_examples
 from tracr_bench.evaluate.retention import retention_docs
 from tracr_bench.models import load_model, resolve_model_path
 from tracr_bench.task import get_task
@@ -168,9 +168,8 @@ def main() -> None:
 
     path = resolve_model_path(args.model)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    examples = [ex for t in tasks for ex in get_task(t).examples("test", size=args.per_split)]
-    for t in tasks:  # draw the splits once, outside the timings (they are cached per process)
-        max_gen_toks(get_task(t), "test")
+    # each split is drawn once per process (split_examples): here, outside the timings
+    examples = [ex for t in tasks for ex in split_examples(get_task(t), "test")[: args.per_split]]
     lm, tok = load_model(path)
     print(
         f"model {args.model}: {sum(p.numel() for p in lm.parameters()) / 1e6:.1f}M params; "

@@ -150,6 +150,53 @@ def test_results_json(ours, tiny_model, retention_text):
     assert not list(path.parent.glob("*.tmp"))
 
 
+def test_one_draw_per_split_and_one_tokenizer(tiny_model, monkeypatch):
+    """One evaluation draws each split once (the context check, the per-length counts,
+    ``max_gen_toks`` and lm-eval's dataset all read that draw) and loads the tokenizer once.
+    The oracle still draws its own ``limit`` examples inside ``compiler.oracle.run_oracle``,
+    which takes no examples."""
+    from transformers import AutoTokenizer
+
+    from tracr_bench.evaluate import lm_eval_configs, lm_eval_data
+    from tracr_bench.evaluate.run import evaluate
+    from tracr_bench.task import Task
+
+    lm_eval_data._drawn.cache_clear()  # as in a fresh process
+    lm_eval_configs.max_gen_toks.cache_clear()
+    draws: list[tuple[str, str, int | None, str]] = []
+    examples = Task.examples
+
+    def counted_examples(self, split, size=None, seed=0):
+        draws.append((self.name, split, size, sys._getframe(1).f_globals["__name__"]))
+        return examples(self, split, size, seed)
+
+    loads: list[str] = []
+    from_pretrained = AutoTokenizer.from_pretrained
+
+    def counted_load(path, *args, **kwargs):
+        loads.append(str(path))
+        return from_pretrained(path, *args, **kwargs)
+
+    monkeypatch.setattr(Task, "examples", counted_examples)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", counted_load)
+    data = evaluate(
+        tiny_model,
+        tasks="parity",
+        splits="test,length",
+        limit=LIMIT,
+        batch_size=BATCH,
+        retention=False,
+        progress=False,
+    )
+    assert [r["n"] for r in data["tracr_bench"]["splits"]] == [LIMIT, LIMIT]
+    assert [r["oracle_accuracy"] for r in data["tracr_bench"]["splits"]] == [1.0, 1.0]
+    ours = sorted(d[:3] for d in draws if d[3] != "tracr_bench.compiler.oracle")
+    assert ours == [("parity", "length", None), ("parity", "test", None)], draws
+    oracle = sorted(d[:3] for d in draws if d[3] == "tracr_bench.compiler.oracle")
+    assert oracle == [("parity", "length", LIMIT), ("parity", "test", LIMIT)], draws
+    assert loads == [str(tiny_model)]
+
+
 def _cli(args: list[str], capsys) -> tuple[int, str]:
     rc = main(args)
     return rc, capsys.readouterr().err

@@ -41,7 +41,7 @@ def test_property(tracr_model, tracr_task, inp):
 def test_tasks(tracr_tasks, tracr_model):
     assert "parity" in tracr_tasks
     assert tracr_model.path is not None and tracr_model.tokenizer is not None
-    res = tracr_model.probe("parity", max_examples=5)
+    res = tracr_model.search_failures("parity", max_examples=5)
     assert res.tried >= 1
 """
 

@@ -6,4 +6,10 @@ and per length bucket, oracle accuracy, retention perplexity, hashes, timings), 
 a length plot, and a hypothesis search for the shortest inputs the model gets wrong. The tasks
 are lm-evaluation-harness tasks (configs generated under ``tasks/lm_eval``); the numbers are
 lm-eval's, computed by its own engine or by the faster one here that gives the same results.
+
+Modules: ``run`` (``evaluate``, read as its steps); the lm-eval tasks: ``lm_eval_data`` (names,
+the one draw of each split, datasets), ``scoring``, ``retention``, ``lm_eval_configs``; the fast
+engine: ``fast_engine`` (the ``HFLM`` subclass) and ``fast_decision`` (its pure rules); the
+output: ``results`` (rows and the results dict), ``report`` (the table), ``plot``; the failure
+search: ``runner`` (a model answering task inputs) and ``search``; ``pytest_plugin``; ``cli``.
 """

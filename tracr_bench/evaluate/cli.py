@@ -1,6 +1,6 @@
-"""``tracr-bench eval`` (also the bare ``tracr-bench``), ``tracr-bench probe`` and
-``tracr-bench lm-eval-configs``: evaluate a causal LM on the tasks through lm-eval, search for
-inputs it gets wrong, and regenerate the lm-eval task configs."""
+"""``tracr-bench eval`` (also the bare ``tracr-bench``), ``tracr-bench search`` (alias ``probe``,
+its old name) and ``tracr-bench lm-eval-configs``: evaluate a causal LM on the tasks through
+lm-eval, search for inputs it gets wrong, and regenerate the lm-eval task configs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from tracr_bench.task import TaskError, get_task
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from tracr_bench.evaluate.run import evaluate, format_table, select
+    from tracr_bench.evaluate.report import format_table
+    from tracr_bench.evaluate.run import evaluate, select
 
     plot = getattr(args, "plot", None)
     if plot is not None:
@@ -51,8 +52,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_probe(args: argparse.Namespace) -> int:
-    from tracr_bench.evaluate.search import ModelRunner, probe
+def cmd_search(args: argparse.Namespace) -> int:
+    from tracr_bench.evaluate.runner import ModelRunner
+    from tracr_bench.evaluate.search import search_failures
 
     task = get_task(args.task)
     if args.max_examples < 1:
@@ -65,7 +67,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     runner = ModelRunner.load(args.model, device=args.device, batch_size=args.batch_size)
-    res = probe(
+    res = search_failures(
         runner,
         task,
         max_examples=args.max_examples,
@@ -148,7 +150,13 @@ def add_subcommands(sub) -> None:
     s.set_defaults(func=cmd_lm_eval_configs)
 
     s = sub.add_parser(
-        "probe", help="search (hypothesis) for inputs the model gets wrong beyond training lengths"
+        "search",
+        aliases=["probe"],
+        help="search (hypothesis) for inputs the model gets wrong beyond training lengths; "
+        "'probe' is its old name, kept as an alias",
+        description="Search (hypothesis, derandomized) for inputs the model gets wrong beyond "
+        "the training lengths: the failure rate, the shrunk shortest failing input and the "
+        "length frontier. 'tracr-bench probe' is the same command under its old name.",
     )
     s.add_argument("--model", default=argparse.SUPPRESS, help="local HF model folder, or default")
     s.add_argument("--task", required=True)
@@ -160,4 +168,4 @@ def add_subcommands(sub) -> None:
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="cpu")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_probe)
+    s.set_defaults(func=cmd_search)

@@ -10,13 +10,15 @@ order, same left padding), the gold answer's tokens are appended to each prompt,
 pass gives the greedy token at every answer position (teacher forcing): as long as the greedy
 tokens equal the gold tokens, they *are* the tokens greedy generation produces, so the first
 greedy token that differs from the gold (or the one after the whole gold answer) is known too.
-From that known prefix of the generation, ``decide`` either finds lm-eval's output (the text has
-reached the stop sequence ``\\n``, EOS or ``max_gen_toks``) or proves that no continuation can
-make an exact match (the answer has gone wrong); anything else is *undecided*. Undecided cases
-(the text so far is whitespace or a prefix of the answer in another tokenization, a near tie
-between the two best tokens, a special token, a decode that may still change, generation options
-that are not plain greedy, ...) are settled by lm-eval itself: ``HFLM.generate_until`` runs on
-the whole lm-eval batch that holds the example, so even near ties get lm-eval's exact output.
+From that known prefix of the generation, ``fast_decision.decide`` either finds lm-eval's output
+(the text has reached the stop sequence ``\\n``, EOS or ``max_gen_toks``) or proves that no
+continuation can make an exact match (the answer has gone wrong); anything else is *undecided*.
+Undecided cases (the text so far is whitespace or a prefix of the answer in another
+tokenization, a near tie between the two best tokens, a special token, a decode that may still
+change, generation options that are not plain greedy, ...) are read one greedy token further
+where that can settle them, else settled by lm-eval itself: ``HFLM.generate_until`` runs on the
+whole lm-eval batch that holds the example, so even near ties get lm-eval's exact output.
+``generate_until`` reads as these three steps.
 
 ``loglikelihood_rolling`` (retention): the same rolling windows as lm-eval
 (``get_rolling_token_windows`` + ``make_disjoint_window``, context 1, the model's max length),
@@ -30,9 +32,6 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -45,139 +44,14 @@ from lm_eval.models.utils import (
 )
 from tqdm import tqdm
 
-# Generation-config fields that do not change plain greedy decoding (anything else may add a
-# logits processor or another decoding mode: those requests go to lm-eval's own generation).
-_GREEDY_SAFE_FIELDS = {
-    "_from_model_config",
-    "transformers_version",
-    "use_cache",
-    "output_attentions",
-    "output_hidden_states",
-    "output_scores",
-    "output_logits",
-    "return_dict_in_generate",
-    "bos_token_id",
-    "eos_token_id",
-    "pad_token_id",
-    "decoder_start_token_id",
-    "max_length",
-    "max_new_tokens",
-    "do_sample",  # lm-eval passes do_sample=False, which overrides it
-    "temperature",  # sampling-only settings: unused by greedy decoding
-    "top_k",
-    "top_p",
-    "min_p",
-    "typical_p",
-    "epsilon_cutoff",
-    "eta_cutoff",
-    "cache_implementation",
-}
-# A greedy token is taken as certain when its logit beats the runner-up by more than
-# atol + rtol * |logit|: batch composition, padding and the KV cache change logits by float
-# rounding only, far less than this. Closer calls are left to lm-eval's own generation.
-MARGINS = {
-    torch.float64: (1e-6, 1e-8),
-    torch.float32: (1e-3, 1e-4),
-    torch.float16: (5e-2, 1e-2),
-    torch.bfloat16: (2.5e-1, 2e-2),
-}
-
-
-@dataclass(frozen=True)
-class Rules:
-    """How lm-eval turns a greedy generation into the text it scores."""
-
-    until: tuple[str, ...]  # stop sequences (the task's, plus the EOS text)
-    max_gen_toks: int
-    eos_ids: frozenset[int]  # ids that end generation (the model's generation config)
-    special_ids: frozenset[int]  # ids that decoding skips
-    pad_id: int | None  # what finished rows are filled with
-    unstable_tail: int = 0  # trailing characters a later token may still change
-
-
-class Decision(NamedTuple):
-    output: str | None  # lm-eval's output (or, for "impossible", the part generated so far)
-    kind: str  # "stopped", "ended", "impossible", or why it is undecided
-    known: list[int]  # the first tokens of lm-eval's greedy generation, as far as certain
-
-
-# undecided kinds that more greedy tokens can settle (the others need lm-eval's own batch)
-EXTENDABLE = {"ambiguous", "unstable_decode", "stop_straddles"}
-
-
-def decide(
-    greedy: Sequence[int],
-    confident: Sequence[bool],
-    gold: Sequence[int],
-    target: str,
-    decode: Callable[[list[int]], str],
-    rules: Rules,
-) -> Decision:
-    """lm-eval's output for one request, from teacher-forced greedy tokens, if it is certain.
-
-    ``greedy[i]`` is the argmax after the prompt and ``gold[:i]`` (``len(gold) + 1`` of them, or
-    ``max_gen_toks``); ``confident[i]`` says that it is not a near tie. ``kind`` is ``"stopped"``
-    or ``"ended"`` when ``output`` is exactly lm-eval's output (the generation reached a stop
-    sequence, EOS or ``max_gen_toks``), ``"impossible"`` when the generation goes on but can no
-    longer match ``target`` under lm-eval's scoring (exact match of the first line, stripped)
-    and ``output`` is the part generated so far, which scores the same; otherwise ``output`` is
-    None and ``kind`` says why."""
-    known: list[int] = []  # the first tokens of lm-eval's greedy generation
-
-    def undecided(kind: str) -> Decision:
-        return Decision(None, kind, known)
-
-    if "\n" not in rules.until or any(
-        a != b and a and a in b for a in rules.until for b in rules.until
-    ):
-        return undecided("stop_sequences")
-    for i, tok in enumerate(greedy):
-        if not confident[i]:
-            return undecided("near_tie")
-        known.append(tok)
-        if tok in rules.eos_ids or len(known) >= rules.max_gen_toks:
-            break
-        if i >= len(gold) or tok != gold[i]:
-            break
-    else:
-        return undecided("short")
-    if any(t in rules.special_ids and t not in rules.eos_ids for t in known):
-        return undecided("special_token")
-    eos = known[-1] in rules.eos_ids
-    if eos and (known[-1] not in rules.special_ids or rules.pad_id not in rules.special_ids):
-        return undecided("special_token")
-    text = decode(known)
-    stops = [s for s in rules.until if s]
-    ended = eos or len(known) >= rules.max_gen_toks
-    if ended and not any(s in text for s in stops):
-        return Decision(text, "ended", known)  # the whole generation is known
-    if "\ufffd" in text or (len(known) > 1 and not text.startswith(decode(known[:-1]))):
-        return undecided("unstable_decode")  # a partial character, or decoding not append-only
-    stable = text if ended or not rules.unstable_tail else text[: -rules.unstable_tail]
-    cut = min((stable.find(s) for s in stops if s in stable), default=None)
-    # positions where a stop sequence may begin and be completed by later tokens
-    partial = (
-        []
-        if ended
-        else [
-            k
-            for s in stops
-            for k in range(max(0, len(stable) - len(s) + 1), len(stable))
-            if s.startswith(stable[k:])
-        ]
-    )
-    if cut is not None:
-        if any(k < cut for k in partial):
-            return undecided("stop_straddles")
-        return Decision(stable[:cut], "stopped", known)
-    # the first line goes on: it is ``stable`` + any text, or is cut where a stop may begin
-    answer = target.strip()
-    if any(stable[:k].strip() == answer for k in partial):
-        return undecided("ambiguous")
-    head = stable.lstrip()
-    if not head or answer.startswith(head) or head.rstrip() == answer:
-        return undecided("ambiguous")  # whitespace so far, or a prefix of the answer
-    return Decision(stable, "impossible", known)
+from tracr_bench.evaluate.fast_decision import (
+    Decision,
+    Rules,
+    Settlement,
+    decide,
+    margin_for,
+    plain_greedy,
+)
 
 
 def _accepts(fn, name: str) -> bool:
@@ -231,21 +105,6 @@ class FastHFLM(HFLM):
             and self.think_end_token is None
         )
 
-    # ------------------------------------------------------------------ generation
-
-    def _greedy_only(self, kwargs: dict) -> bool:
-        """Whether generate() with these lm-eval kwargs is plain greedy argmax decoding."""
-        if kwargs.get("do_sample") is not False or set(kwargs) - {"do_sample", "temperature"}:
-            return False
-        config = getattr(self.model, "generation_config", None)
-        if config is None:
-            return True
-        from transformers import GenerationConfig
-
-        default = GenerationConfig().to_dict()
-        changed = {k for k, v in config.to_dict().items() if default.get(k, None) != v}
-        return not (changed - _GREEDY_SAFE_FIELDS)
-
     def _rules(self, until: list[str], max_gen_toks: int) -> Rules:
         config = getattr(self.model, "generation_config", None)
         eos = getattr(config, "eos_token_id", None)
@@ -272,8 +131,7 @@ class FastHFLM(HFLM):
     def _margin(self) -> tuple[float, float]:
         if self.margin is not None:
             return self.margin
-        dtype = self.mixed_precision_dtype or next(self.model.parameters()).dtype
-        return MARGINS.get(dtype, MARGINS[torch.bfloat16])
+        return margin_for(self.mixed_precision_dtype or next(self.model.parameters()).dtype)
 
     def _teacher_force(
         self, contexts: list[str], golds: list[list[int]], max_gen_toks: int
@@ -315,11 +173,21 @@ class FastHFLM(HFLM):
         pad = self.tokenizer.pad_token_id
         return 0 if pad is None else pad
 
+    # ------------------------------------------------------------------ generation
+
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         if not self._plain():
             self.stats["lm_eval"] += len(requests)
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         disable_tqdm = disable_tqdm or not self.progress
+        run = Settlement(requests, self.stats)
+        self._decide_lm_eval_batches(run, disable_tqdm)
+        self._extend_undecided(run)
+        self._generate_the_rest(run, disable_tqdm)
+        return run.out  # type: ignore[return-value]
+
+    def _decide_lm_eval_batches(self, run: Settlement, disable_tqdm: bool) -> None:
+        """Step 1: one teacher-forced pass per lm-eval batch (same grouping, order and size)."""
         encoded: dict[str, list[int]] = {}
 
         def encode(context: str) -> list[int]:
@@ -327,101 +195,85 @@ class FastHFLM(HFLM):
                 encoded[context] = self.tok_encode(context)
             return encoded[context]
 
-        re_ords = Collator(  # lm-eval's batches: same grouping, order and size
-            [(*req.args, i) for i, req in enumerate(requests)],
+        re_ords = Collator(
+            [(*req.args, i) for i, req in enumerate(run.requests)],
             sort_fn=lambda x: (-len(encode(x[0])), x[0]),
             group_by="gen_kwargs",
             group_fn=lambda x: x[1],
         )
-        out: list[str | None] = [None] * len(requests)
-        kinds: list[str | None] = [None] * len(requests)
-        batches: list[list[int]] = []
-        batch_of: dict[int, int] = {}
-        exact: set[int] = set()  # lm-eval batches to run through lm-eval's own generation
-        pending: dict[int, tuple[int, list[int]]] = {}  # request -> (max_gen_toks, known tokens)
-        rules_of: dict[int, Rules] = {}
         eos_text = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
-        pbar = tqdm(total=len(requests), disable=disable_tqdm, desc="Running generate_until (fast)")
-
-        def settle(i: int, d: Decision) -> None:
-            if d.output is not None:
-                self.stats[d.kind] += 1
-                out[i], kinds[i] = d.output, d.kind
-                pending.pop(i, None)
-            elif d.kind in EXTENDABLE and len(d.known) < rules_of[i].max_gen_toks:
-                if i not in pending:
-                    self.stats["extended"] += 1
-                pending[i] = (rules_of[i].max_gen_toks, d.known)
-            else:
-                self.stats[f"undecided:{d.kind}"] += 1
-                exact.add(batch_of[i])
-                pending.pop(i, None)
-
+        pbar = tqdm(
+            total=len(run.requests), disable=disable_tqdm, desc="Running generate_until (fast)"
+        )
         for chunk in re_ords.get_batched(n=self.batch_size):
-            idx = [c[2] for c in chunk]
-            batch_of.update((i, len(batches)) for i in idx)
-            batches.append(idx)
-            kwargs = normalize_gen_kwargs(chunk[0][1], self.max_gen_toks)
-            until = handle_stop_sequences(kwargs.pop("until", None), eos=eos_text)
-            max_gen_toks = kwargs.pop("max_gen_toks")
-            targets = [_target(requests[i]) for i in idx]
-            if not self._greedy_only(kwargs) or any(t is None for t in targets):
-                self.stats["undecided:not_plain_greedy"] += len(idx)
-                exact.add(len(batches) - 1)
-                pbar.update(len(idx))
-                continue
-            rules = self._rules(until, max_gen_toks)
-            contexts = [c[0] for c in chunk]
-            golds = [
-                self._gold(c, t, encode(c))[: max_gen_toks - 1]
-                for c, t in zip(contexts, targets, strict=True)
-            ]
-            greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
-            for r, i in enumerate(idx):
-                rules_of[i] = rules
-                settle(i, decide(greedy[r], sure[r], golds[r], targets[r], self.tok_decode, rules))
-            pbar.update(len(idx))
+            self._decide_batch(run, chunk, eos_text, encode)
+            pbar.update(len(chunk))
         pbar.close()
 
-        # undecided but certain so far: extend the known greedy tokens one at a time
-        while pending:
-            self.stats["extension_passes"] += 1
-            by_len: dict[int, list[int]] = {}
-            for i, (m, _) in pending.items():
-                by_len.setdefault(m, []).append(i)
-            for m, rows in by_len.items():
-                for start in range(0, len(rows), self.batch_size):
-                    part = rows[start : start + self.batch_size]
-                    known = [pending[i][1] for i in part]
-                    contexts = [requests[i].args[0] for i in part]
-                    greedy, sure = self._teacher_force(contexts, known, m)
-                    for r, i in enumerate(part):
-                        d = decide(
-                            greedy[r],
-                            sure[r],
-                            known[r],
-                            _target(requests[i]) or "",
-                            self.tok_decode,
-                            rules_of[i],
-                        )
-                        if len(d.known) <= len(known[r]) or d.known[: len(known[r])] != known[r]:
-                            d = Decision(None, "no_progress", d.known)  # not a longer prefix
-                        settle(i, d)
+    def _decide_batch(self, run: Settlement, chunk: list, eos_text: str, encode) -> None:
+        idx = [c[2] for c in chunk]
+        batch = run.add_batch(idx)
+        kwargs = normalize_gen_kwargs(chunk[0][1], self.max_gen_toks)
+        until = handle_stop_sequences(kwargs.pop("until", None), eos=eos_text)
+        max_gen_toks = kwargs.pop("max_gen_toks")
+        targets = [_target(run.requests[i]) for i in idx]
+        config = getattr(self.model, "generation_config", None)
+        if not plain_greedy(kwargs, config) or any(t is None for t in targets):
+            self.stats["undecided:not_plain_greedy"] += len(idx)
+            run.exact.add(batch)
+            return
+        rules = self._rules(until, max_gen_toks)
+        contexts = [c[0] for c in chunk]
+        golds = [
+            self._gold(c, t, encode(c))[: max_gen_toks - 1]
+            for c, t in zip(contexts, targets, strict=True)
+        ]
+        greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
+        for r, i in enumerate(idx):
+            run.rules_of[i] = rules
+            run.settle(i, decide(greedy[r], sure[r], golds[r], targets[r], self.tok_decode, rules))
 
-        # lm-eval's own generation, on exactly the batches it would run these examples in
-        for b in tqdm(sorted(exact), disable=disable_tqdm, desc="generate_until (lm-eval batches)"):
-            idx = batches[b]
-            generated = super().generate_until([requests[i] for i in idx], disable_tqdm=True)
+    def _extend_undecided(self, run: Settlement) -> None:
+        """Step 2: undecided but certain so far: read the known greedy tokens one further, in
+        batches of requests with the same token budget, until each is settled."""
+        while run.pending:
+            self.stats["extension_passes"] += 1
+            by_budget: dict[int, list[int]] = {}
+            for i, (budget, _) in run.pending.items():
+                by_budget.setdefault(budget, []).append(i)
+            for budget, rows in by_budget.items():
+                for start in range(0, len(rows), self.batch_size):
+                    self._extend_batch(run, rows[start : start + self.batch_size], budget)
+
+    def _extend_batch(self, run: Settlement, part: list[int], budget: int) -> None:
+        known = [run.pending[i][1] for i in part]
+        contexts = [run.requests[i].args[0] for i in part]
+        greedy, sure = self._teacher_force(contexts, known, budget)
+        for r, i in enumerate(part):
+            target = _target(run.requests[i]) or ""
+            d = decide(greedy[r], sure[r], known[r], target, self.tok_decode, run.rules_of[i])
+            if len(d.known) <= len(known[r]) or d.known[: len(known[r])] != known[r]:
+                d = Decision(None, "no_progress", d.known)  # not a longer prefix
+            run.settle(i, d)
+
+    def _generate_the_rest(self, run: Settlement, disable_tqdm: bool) -> None:
+        """Step 3: lm-eval's own generation, on exactly the batches it would run the undecided
+        requests in; counts where it disagrees with what the fast path had decided."""
+        for b in tqdm(
+            sorted(run.exact), disable=disable_tqdm, desc="generate_until (lm-eval batches)"
+        ):
+            idx = run.batches[b]
+            generated = super().generate_until([run.requests[i] for i in idx], disable_tqdm=True)
             self.stats["fallback_batches"] += 1
             for i, text in zip(idx, generated, strict=True):
                 self.stats["fallback_examples"] += 1
-                if kinds[i] == "impossible":  # the generated part: it must score the same
-                    if _scores(out[i], requests[i]) != _scores(text, requests[i]):
+                req = run.requests[i]
+                if run.kinds[i] == "impossible":  # the generated part: it must score the same
+                    if _scores(run.out[i], req) != _scores(text, req):
                         self.stats["disagreements"] += 1
-                elif out[i] is not None and out[i] != text:
+                elif run.out[i] is not None and run.out[i] != text:
                     self.stats["disagreements"] += 1
-                out[i] = text
-        return out  # type: ignore[return-value]
+                run.out[i] = text
 
     # ------------------------------------------------------------------ retention
 
@@ -501,4 +353,4 @@ def _scores(text: str, req) -> bool:
     return score(text, req.doc["target"])
 
 
-__all__ = ["FastHFLM", "MARGINS", "Rules", "decide"]
+__all__ = ["FastHFLM"]

@@ -9,12 +9,12 @@ is what lm-eval's ``!function`` loads; it imports from this package.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
-from tracr_bench.evaluate.lm_eval_data import GROUP, PREFIX, _split_examples, group_name, task_name
+from tracr_bench.evaluate.lm_eval_data import GROUP, PREFIX, group_name, split_examples, task_name
 from tracr_bench.evaluate.retention import RETENTION_TASK, RETENTION_VERSION
 from tracr_bench.evaluate.scoring import length_buckets
+from tracr_bench.files import write_text_atomic
 from tracr_bench.task import Task, all_tasks
 
 SHIM = "tracr_bench_lmeval"  # the module next to the YAML files that ``!function`` loads
@@ -50,14 +50,11 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def max_gen_toks(task: Task, split: str) -> int:
-    """The longest target of the whole split in characters, plus ``GEN_MARGIN``."""
-    return _max_gen_toks(task, task.version, split)
-
-
 @functools.cache
-def _max_gen_toks(task: Task, version: int, split: str) -> int:
-    longest = max((len(ex.target) for ex in _split_examples(task, version, split, 0)), default=1)
+def max_gen_toks(task: Task, split: str) -> int:
+    """The longest target of the whole split (at seed 0, as the configs are seed-free) in
+    characters, plus ``GEN_MARGIN``."""
+    longest = max((len(ex.target) for ex in split_examples(task, split, 0)), default=1)
     return longest + GEN_MARGIN
 
 
@@ -188,9 +185,7 @@ def write_configs(directory: Path | None = None) -> list[str]:
     for name in changed:
         path = directory / name
         if name in want:
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(want[name], "utf-8")
-            os.replace(tmp, path)
+            write_text_atomic(path, want[name])
         else:
             path.unlink()
     return changed

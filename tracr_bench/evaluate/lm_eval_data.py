@@ -5,13 +5,16 @@ task, ``tracr_bench_<task>_<split>``, in a group ``tracr_bench_<task>``; the gro
 holds them all plus ``tracr_bench_retention``. Data come from ``custom_dataset: !function
 tracr_bench_lmeval.make_dataset``: the split drawn with ``Task.examples`` (deterministic in task,
 version, split and seed; another seed with ``--metadata '{"seed": 1}'``). Nothing is downloaded.
+
+``split_examples`` is that draw, made once per process: every step of an evaluation reads it
+(lm-eval's dataset, the context check, the per-length counts, ``max_gen_toks``).
 """
 
 from __future__ import annotations
 
 import functools
 
-from tracr_bench.task import Task, TaskError, get_task
+from tracr_bench.task import Example, Task, TaskError, get_task
 
 PREFIX = "tracr_bench"
 GROUP = "tracr_bench"
@@ -42,13 +45,19 @@ def split_docs(task: str, split: str, seed: int = 0) -> list[dict]:
             "prompt": ex.prompt,
             "target": ex.target,
         }
-        for i, ex in enumerate(_split_examples(t, t.version, split, seed))
+        for i, ex in enumerate(split_examples(t, split, seed))
     ]
 
 
+def split_examples(task: Task, split: str, seed: int = 0) -> tuple[Example, ...]:
+    """The whole split at ``seed``, drawn once per process (a pure function of task, version,
+    split and seed). Its first ``n`` examples are ``Task.examples(split, size=n, seed=seed)``,
+    the ones lm-eval's ``--limit n`` evaluates."""
+    return _drawn(task, split, int(seed))
+
+
 @functools.cache
-def _split_examples(task: Task, version: int, split: str, seed: int) -> tuple:
-    """A whole split, drawn once per process: a pure function of (task, version, split, seed)."""
+def _drawn(task: Task, split: str, seed: int) -> tuple[Example, ...]:
     return tuple(task.examples(split, seed=seed))
 
 

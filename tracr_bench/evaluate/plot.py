@@ -9,10 +9,10 @@ Each task's training range is shaded in the task's colour.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
+from tracr_bench.files import write_bytes_atomic
 from tracr_bench.task import TaskError, all_tasks
 
 LENGTH_SPLIT = "length"
@@ -86,16 +86,12 @@ def plot_length_curves(data: dict, path: str | Path) -> Path:
     ax.legend(title="task (shaded: training lengths)", fontsize=8, title_fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    png = io.BytesIO()
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fig.savefig(png, format="png")
     finally:
         plt.close(fig)
+    write_bytes_atomic(path, png.getvalue())
     return path
 
 

@@ -5,10 +5,10 @@ shipped LM; the default), ``--tracr-device`` (default ``cpu``), ``--tracr-batch-
 
 Fixtures:
 
-- ``tracr_model`` (session): a ``tracr_bench.evaluate.search.ModelRunner`` with ``.model``,
+- ``tracr_model`` (session): a ``tracr_bench.evaluate.runner.ModelRunner`` with ``.model``,
   ``.tokenizer``, ``.accuracy(task, split, limit=...)``, ``.answer(task, input)``,
-  ``.correct(task, input)`` and ``.probe(task, max_examples=...)``; the model is loaded once,
-  on first use;
+  ``.correct(task, input)`` and ``.search_failures(task, max_examples=...)`` (the search of
+  ``tracr-bench search``); the model is loaded once, on first use;
 - ``tracr_task``: a factory, ``tracr_task("parity")`` -> the ``Task``;
 - ``tracr_tasks``: every registered task, by name.
 
@@ -57,7 +57,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 @pytest.fixture(scope="session")
 def tracr_model(request: pytest.FixtureRequest):
     """The ``--tracr-model`` LM, loaded once per session (a ``ModelRunner``)."""
-    from tracr_bench.evaluate.search import ModelRunner
+    from tracr_bench.evaluate.runner import ModelRunner
     from tracr_bench.models import ModelError
     from tracr_bench.task import TaskError
 

@@ -56,6 +56,17 @@ def retention_digest(text: str | None = None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def shard_summary() -> dict:
+    """The shard's hash, number of documents and length in characters (the results file's
+    record of which text retention was measured on); ``TaskError``/``OSError`` if unreadable."""
+    text = retention_text()
+    return {
+        "text_sha256": retention_digest(text),
+        "shard_documents": len(retention_docs(text)),
+        "shard_chars": len(text),
+    }
+
+
 def make_retention_dataset(**_: object):
     import datasets
 

@@ -1,7 +1,7 @@
-"""``tracr_bench.task.strategies`` and ``tracr-bench probe``: valid inputs, shrinking toward short
-and simple inputs, a model that is wrong on purpose beyond length K (the probe must shrink a
-counterexample to length exactly K and report frontier K - 1), the scoring path against
-lm-eval's, the command line and its bad inputs."""
+"""``tracr_bench.task.strategies`` and ``tracr-bench search``: valid inputs, shrinking toward
+short and simple inputs, a model that is wrong on purpose beyond length K (the search must shrink
+a counterexample to length exactly K and report frontier K - 1), the scoring path against
+lm-eval's, the command line (and its old name ``probe``) and its bad inputs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from tests._tiny_lm import save_tiny_lm, shared_tiny_lm
 from tracr_bench.cli import main
-from tracr_bench.evaluate.search import ModelRunner, probe
+from tracr_bench.evaluate.runner import ModelRunner
+from tracr_bench.evaluate.search import search_failures
 from tracr_bench.task import TaskError, all_tasks, get_task, strategies
 
 FAST = settings(
@@ -81,7 +82,7 @@ def test_bad_strategy_arguments():
         strategies.inputs("nosuchtask")
 
 
-# ---------------------------------------------------------------------------- probe
+# ---------------------------------------------------------------------------- search
 
 
 class WrongFromK(ModelRunner):
@@ -108,10 +109,10 @@ class WrongFromK(ModelRunner):
 
 
 @pytest.mark.parametrize("k", [5, 12, 17, 29, 40])
-def test_probe_finds_and_shrinks_to_k(k):
+def test_search_finds_and_shrinks_to_k(k):
     task = get_task("parity")
     runner = WrongFromK(k)
-    res = probe(runner, task, max_examples=60, seed=0)
+    res = search_failures(runner, task, max_examples=60, seed=0)
     assert res.lengths == (4, 40) and res.train_lengths == (4, 16)
     assert res.failures > 0 and res.tried > 30
     assert res.minimal_failure["length"] == k
@@ -127,29 +128,29 @@ def test_probe_finds_and_shrinks_to_k(k):
     assert res.generate_batches < runner.prompts_seen
 
 
-def test_probe_no_failure_and_reproducible():
-    res = probe(WrongFromK(99), "parity", max_examples=40, seed=3)
+def test_search_no_failure_and_reproducible():
+    res = search_failures(WrongFromK(99), "parity", max_examples=40, seed=3)
     assert res.failures == 0 and res.minimal_failure is None
     assert res.frontier == max(res.per_length) <= 40
-    a = probe(WrongFromK(20), "parity", max_examples=40, seed=3).to_dict()
-    b = probe(WrongFromK(20), "parity", max_examples=40, seed=3).to_dict()
+    a = search_failures(WrongFromK(20), "parity", max_examples=40, seed=3).to_dict()
+    b = search_failures(WrongFromK(20), "parity", max_examples=40, seed=3).to_dict()
     a.pop("seconds"), b.pop("seconds")
     assert a == b
 
 
-def test_probe_one_split_and_bounds():
-    res = probe(WrongFromK(30), "parity", split="length", max_examples=30, max_length=35)
+def test_search_one_split_and_bounds():
+    res = search_failures(WrongFromK(30), "parity", split="length", max_examples=30, max_length=35)
     assert res.domain == "length" and res.lengths == (17, 35)
     assert res.minimal_failure["length"] == 30 and res.frontier == 29
     with pytest.raises(TaskError, match="--max-examples must be at least 1"):
-        probe(WrongFromK(3), "parity", max_examples=0)
+        search_failures(WrongFromK(3), "parity", max_examples=0)
 
 
-def test_probe_skips_lengths_beyond_context():
+def test_search_skips_lengths_beyond_context():
     class Short(WrongFromK):
         max_length = 40  # "tokens" = words here: 10 words + the bits, 8 to generate
 
-    res = probe(Short(99), "parity", max_examples=20)
+    res = search_failures(Short(99), "parity", max_examples=20)
     assert res.lengths == (4, 21) and "exceed the model's context" in res.context_note
 
 
@@ -196,8 +197,8 @@ def _cli(argv, capsys):
     return rc, out.out, out.err
 
 
-def test_probe_cli(tiny_parity_lm, capsys):
-    argv = ["probe", "--model", str(tiny_parity_lm), "--task", "parity", "--max-examples", "12"]
+def test_search_cli(tiny_parity_lm, capsys):
+    argv = ["search", "--model", str(tiny_parity_lm), "--task", "parity", "--max-examples", "12"]
     rc, out, _ = _cli([*argv, "--json"], capsys)
     assert rc == 0
     res = json.loads(out)
@@ -213,6 +214,16 @@ def test_probe_cli(tiny_parity_lm, capsys):
     assert rc == 0 and "inputs wrong" in out and "length frontier" in out and "tried" in err
 
 
+def test_probe_is_the_old_name_of_search():
+    from tracr_bench.cli import build_parser
+    from tracr_bench.evaluate.cli import cmd_search
+
+    parser = build_parser()
+    for name in ("search", "probe"):
+        args = parser.parse_args([name, "--task", "parity", "--max-examples", "3"])
+        assert args.func is cmd_search and args.max_examples == 3
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -223,8 +234,8 @@ def test_probe_cli(tiny_parity_lm, capsys):
         (["--task", "parity", "--min-length", "99"], "no input of parity"),
     ],
 )
-def test_probe_bad_input(args, message, tiny_parity_lm, capsys):
-    rc, out, err = _cli(["probe", "--model", str(tiny_parity_lm), *args], capsys)
+def test_search_bad_input(args, message, tiny_parity_lm, capsys):
+    rc, out, err = _cli(["search", "--model", str(tiny_parity_lm), *args], capsys)
     assert rc == 2 and not out
     assert err.startswith("tracr-bench: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
