@@ -1,5 +1,6 @@
 """A tiny GPT-2 with the default LM's tokenizer, trained for a few seconds on parity (so that it
-answers in the task's format), shared by the probe, plugin and plot tests."""
+answers in the task's format), shared by the evaluate, fast-engine, search, plugin and plot
+tests."""
 
 from __future__ import annotations
 
