@@ -25,7 +25,7 @@ STAGES = (  # task -> compiled program -> injection -> evaluation -> leaderboard
     task_cli,  # tasks
     compiler_cli,  # compile, oracle
     inject_cli,  # inject
-    evaluate_cli,  # eval, probe, lm-eval-configs
+    evaluate_cli,  # eval, search (alias probe), lm-eval-configs
     leaderboard_cli,  # submit, leaderboard
     pretrain_cli,  # pretrain
 )
