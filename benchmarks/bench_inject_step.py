@@ -17,7 +17,7 @@ import time
 import torch
 
 from tracr_bench.inject.config import InjectConfig
-from tracr_bench.inject.train import Injector, resolve_device
+from tracr_bench.inject.injector import Injector, resolve_device
 from tracr_bench.models import DEFAULT_MODEL_DIR
 
 
@@ -44,11 +44,7 @@ def main() -> None:
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            terms, ntok = inj.step_losses(step)
-            terms["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(inj.trained_params(), 1.0)
-            inj.optimizer.step()
-            inj.optimizer.zero_grad(set_to_none=True)
+            _, ntok = inj.train_step(step)  # the training loop's step, schedule to AdamW
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             if step >= args.warmup:

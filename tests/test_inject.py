@@ -3,6 +3,7 @@ resume equivalence, other architectures, --split-symbols and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,11 +12,13 @@ import torch
 from safetensors.torch import load_file
 
 from tests._tiny_lm import save_tiny_lm
-from tracr_bench.cli import main
+from tracr_bench.cli import build_parser, main
 from tracr_bench.inject.blocks import find_blocks
-from tracr_bench.inject.config import InjectConfig, InjectError
+from tracr_bench.inject.cli import config_options
+from tracr_bench.inject.config import InjectConfig, InjectError, flag
+from tracr_bench.inject.injector import Injector
 from tracr_bench.inject.losses import OutputSubspace, detach_and_roll
-from tracr_bench.inject.train import Injector, inject
+from tracr_bench.inject.train import inject
 from tracr_bench.models import DEFAULT_MODEL_DIR
 from tracr_bench.task import TaskError
 
@@ -27,7 +30,7 @@ TINY = dict(batch_size=4, kl_batch_size=2, kl_seq_len=32, warmup_steps=0, progre
 def test_short_injection_lowers_losses(tmp_path, method):
     out = tmp_path / method
     rec = inject(
-        "default", "parity", method, output=out, steps=12, log_every=6, **{**TINY, "batch_size": 8}
+        task="parity", method=method, output=out, steps=12, log_every=6, **{**TINY, "batch_size": 8}
     )
     first, second = rec["losses"]["log"]
     assert second["ce"] < first["ce"]
@@ -102,14 +105,17 @@ def test_detach_and_roll_on_tensors():
 def test_resume_reaches_the_same_weights(tmp_path):
     kw = dict(steps=4, checkpoint_every=2, **TINY)
     full = tmp_path / "full"
-    inject("default", "parity", "tracr", output=full, **kw)
+    options = {k: v for k, v in kw.items() if k != "progress"}
+    inject(InjectConfig(task="parity", method="tracr", **options), output=full, progress=False)
     part = tmp_path / "part"
-    stopped = inject("default", "parity", "tracr", output=part, stop_after=2, **kw)
+    stopped = inject(task="parity", method="tracr", output=part, stop_after=2, **kw)
     assert stopped["stopped_at"] == 2 and (part / "checkpoints" / "latest.json").is_file()
     assert not (part / "injection.json").exists()
     with pytest.raises(InjectError, match="--resume"):
-        inject("default", "parity", "tracr", output=part, **kw)
-    rec = inject("default", "parity", "tracr", output=part, resume=True, **kw)
+        inject(task="parity", method="tracr", output=part, **kw)
+    with pytest.raises(InjectError, match=r"differ from the checkpoint's run \(steps: 5 vs 4\)"):
+        inject(task="parity", output=part, resume=True, **{**kw, "steps": 5})
+    rec = inject(task="parity", method="tracr", output=part, resume=True, **kw)
     assert rec["resumed_from_step"] == 2
     for name in ("model.safetensors", "adapter.safetensors"):
         a, b = load_file(str(full / name)), load_file(str(part / name))
@@ -152,7 +158,7 @@ def _tiny_arch(tmp_path: Path, kind: str, layers: int = 3) -> Path:
 @pytest.mark.parametrize("kind", ["llama", "gpt_neox"])
 def test_other_architectures(tmp_path, kind):
     path = _tiny_arch(tmp_path, kind)
-    rec = inject(path, "parity", "tracr", output=tmp_path / "out", steps=2, **TINY)
+    rec = inject(task="parity", model=path, output=tmp_path / "out", steps=2, **TINY)
     assert rec["losses"]["final"]["algorithm"] > 0
 
 
@@ -205,26 +211,53 @@ def test_split_symbols(tmp_path):
 def test_bad_input(tmp_path, capsys):
     out = tmp_path / "run"
     with pytest.raises(TaskError, match="unknown task"):
-        inject("default", "nope", "tracr", output=out)
+        inject(task="nope", output=out)
     with pytest.raises(InjectError, match="--steps must be at least 1"):
-        inject("default", "parity", "tracr", output=out, steps=0)
+        inject(task="parity", output=out, steps=0)
     with pytest.raises(InjectError, match="unknown method"):
-        inject("default", "parity", "magic", output=out)
+        inject(task="parity", method="magic", output=out)
     shallow = save_tiny_lm(tmp_path / "shallow", train_steps=0)  # 2 blocks; parity needs 3
     with pytest.raises(InjectError, match="needs at least 3"):
-        inject(shallow, "parity", "tracr", output=out, steps=2, **TINY)
+        inject(task="parity", model=shallow, output=out, steps=2, **TINY)
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     with pytest.raises(InjectError, match="cannot write to output folder"):
-        inject("default", "parity", "tracr", output=blocker / "sub", steps=2, **TINY)
+        inject(task="parity", output=blocker / "sub", steps=2, **TINY)
     with pytest.raises(InjectError, match="holds no checkpoint"):
-        inject("default", "parity", "tracr", output=tmp_path, resume=True)
+        inject(task="parity", output=tmp_path, resume=True)
     assert not out.exists(), "a failed run must leave nothing behind"
 
+    capsys.readouterr()  # drop what building the tiny LM printed (its progress bars)
     code = main(["inject", "--task", "parity", "--output", str(out), "--steps", "0"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == ["tracr-bench: error: --steps must be at least 1, got 0"]
     assert not out.exists()
+
+
+def test_options_are_the_config_fields(tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(InjectError, match="unknown injection options: stepz"):
+        inject(task="parity", output=out, stepz=3)
+    with pytest.raises(InjectError, match="--steps must be an integer, got '5'"):
+        inject(task="parity", output=out, steps="5")
+    with pytest.raises(InjectError, match="no task given"):
+        inject(output=out)
+    with pytest.raises(InjectError, match="unknown precision 'fp8'"):
+        inject(InjectConfig(task="parity"), output=out, precision="fp8")
+    assert not out.exists()
+    # every field is a flag of `tracr-bench inject`, with its help text and default
+    args = build_parser().parse_args(
+        ["inject", "--task", "parity", "--output", "o", "--lr", "0.5", "--split-symbols"]
+    )
+    assert config_options(args) == {"task": "parity", "lr": 0.5, "split_symbols": True}
+    with pytest.raises(SystemExit):
+        main(["inject", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(InjectConfig):
+        assert f"{flag(field.name)} " in shown, field.name
+        assert " ".join(field.metadata["help"].split()) in shown, field.name
+        if field.default is not dataclasses.MISSING and not isinstance(field.default, bool):
+            assert f"(default: {field.default})" in shown, field.name
 
 
 def test_training_batches_end_with_the_stop_token(default_tokenizer):

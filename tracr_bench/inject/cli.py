@@ -1,17 +1,23 @@
-"""``tracr-bench inject``: the command-line face of :func:`tracr_bench.inject.inject`."""
+"""``tracr-bench inject``: the command-line face of :func:`tracr_bench.inject.train.inject`.
+
+The training options are the fields of ``InjectConfig``, one flag each (``--kebab-case``), with
+type, help text, default, choices and requiredness taken from the field; only the flags given
+are passed on, so that ``--resume`` compares just those with the checkpoint's run. The other
+flags say where and how the run happens (model, output folder, device, cache, progress).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
-from tracr_bench.inject.config import METHODS, InjectConfig
-
-D = InjectConfig.__dataclass_fields__
+from tracr_bench.inject.config import InjectConfig, field_types, flag
 
 
-def add_subcommands(sub) -> None:
+def add_subcommands(sub: Any) -> None:
     s = sub.add_parser(
         "inject",
         help="inject a task's compiled program into a causal LM (or train the baseline)",
@@ -20,64 +26,55 @@ def add_subcommands(sub) -> None:
         "detach-and-roll) or with the baseline (cross-entropy + KL), and save it to --output.",
     )
     s.add_argument("--model", default="default", help="local HF model folder, or 'default'")
-    s.add_argument("--task", required=True)
-    s.add_argument("--method", choices=METHODS, default="tracr")
     s.add_argument("--output", required=True, help="folder for the trained model (new or empty)")
     s.add_argument("--resume", action="store_true", help="continue the run saved in --output")
-    for flag, kind in [
-        ("steps", int),
-        ("batch-size", int),
-        ("lr", float),
-        ("adapter-lr", float),
-        ("kl-weight", float),
-        ("algorithm-weight", float),
-        ("kl-batch-size", int),
-        ("kl-seq-len", int),
-        ("warmup-steps", int),
-        ("checkpoint-every", int),
-    ]:
-        name = flag.replace("-", "_")
-        s.add_argument(f"--{flag}", type=kind, default=None, help=f"default {D[name].default}")
-    s.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None)
-    s.add_argument("--seed", type=int, default=0)
+    add_config_arguments(s)
     s.add_argument("--device", default="auto", help="auto (cuda, mps, else cpu), cpu, cuda, mps")
-    s.add_argument(
-        "--split-symbols",
-        action="store_true",
-        help="derive a tokenizer without the BPE merges that join the task's symbols",
-    )
     s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true", help="print the injection record as JSON")
     s.set_defaults(func=run)
 
 
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of ``InjectConfig``; an option not given is None in the namespace."""
+    types = field_types()
+    group = parser.add_argument_group("training options (InjectConfig)")
+    for field in dataclasses.fields(InjectConfig):
+        required = field.default is dataclasses.MISSING
+        help_text = field.metadata.get("help", "").replace("%", "%%")  # argparse formats help
+        if types[field.name] is bool:
+            group.add_argument(flag(field.name), action="store_true", default=None, help=help_text)
+            continue
+        if not required:
+            help_text += f" (default: {field.default})"
+        group.add_argument(
+            flag(field.name),
+            type=types[field.name],
+            choices=field.metadata.get("choices"),
+            required=required,
+            default=None,
+            help=help_text,
+        )
+
+
+def config_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``InjectConfig`` fields given on the command line."""
+    names = [f.name for f in dataclasses.fields(InjectConfig)]
+    return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+
+
 def run(args: argparse.Namespace) -> int:
     from tracr_bench.inject.train import inject
 
-    options = {
-        k: getattr(args, k)
-        for k in ("kl_batch_size", "kl_seq_len", "warmup_steps", "checkpoint_every", "precision")
-        if getattr(args, k) is not None
-    }
     record = inject(
-        args.model,
-        args.task,
-        args.method,
         output=args.output,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        adapter_lr=args.adapter_lr,
-        kl_weight=args.kl_weight,
-        algorithm_weight=args.algorithm_weight,
-        seed=args.seed,
+        model=args.model,
         device=args.device,
         resume=args.resume,
-        split_symbols=args.split_symbols,
         progress=not args.no_progress,
         cache_dir=getattr(args, "cache_dir", None),
-        **options,
+        **config_options(args),
     )
     if args.json:
         print(json.dumps(record, indent=1))

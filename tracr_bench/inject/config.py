@@ -1,4 +1,10 @@
-"""Hyperparameters of one injection run, with the defaults tuned for the shipped default LM.
+"""The options of one injection run, defined once: ``InjectConfig``.
+
+Every field is an option of ``tracr-bench inject`` (``--kebab-case``; type, help text, choices
+and limits come from the field and its metadata, see ``cli``) and a keyword of
+``train.inject()``; ``validate`` checks them with messages that name the flag, and ``asdict`` is
+the ``config`` block of ``injection.json`` and of every checkpoint. The defaults are tuned for
+the shipped default LM.
 
 The paper's setting (GPT-2 large, one GPU): AdamW, LM lr 1e-6, adapter lr 1e-4, fp32, the three
 loss terms summed with weight 1 (the algorithm loss summed over the L + 1 layers, as here), and a
@@ -9,71 +15,114 @@ it, pass ``--lr 1e-6 --adapter-lr 1e-4 --precision fp32``.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 from tracr_bench.task import TaskError
 
-Method = Literal["tracr", "baseline"]
 METHODS: tuple[str, ...] = ("tracr", "baseline")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 
 class InjectError(TaskError):
     """Bad input to the injector; the message names what is wrong and what to do."""
 
 
+def option(
+    default: Any,
+    help: str,
+    *,
+    minimum: int | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A field of ``InjectConfig``: its default, the help text of its flag, and its limits."""
+    return dataclasses.field(
+        default=default, metadata={"help": help, "minimum": minimum, "choices": choices}
+    )
+
+
+def flag(name: str) -> str:
+    """The command-line flag of field ``name`` (``batch_size`` -> ``--batch-size``)."""
+    return "--" + name.replace("_", "-")
+
+
 @dataclass(frozen=True)
 class InjectConfig:
-    task: str
-    method: str = "tracr"
-    steps: int = 200
-    batch_size: int = 16  # task examples per step
-    lr: float = 3e-4  # the LM's parameters
-    adapter_lr: float = 3e-3
-    weight_decay: float = 0.0
-    kl_weight: float = 1.0
-    algorithm_weight: float = 1.0
-    kl_batch_size: int = 4  # windows of natural text per step
-    kl_seq_len: int = 128  # tokens per window
-    warmup_steps: int = 20
-    grad_clip: float = 1.0
-    seed: int = 0
-    precision: str = "auto"  # auto: bf16 autocast on CUDA and CPU, fp32 on MPS
-    split_symbols: bool = False
-    checkpoint_every: int = 50
-    log_every: int = 100
+    """What one injection run trains, and how (everything ``injection.json`` records)."""
+
+    task: str = dataclasses.field(metadata={"help": "the task whose program is injected"})
+    method: str = option(
+        "tracr",
+        "tracr: tracr-injection (answer cross-entropy + algorithm loss + KL, detach-and-roll); "
+        "baseline: cross-entropy + KL only",
+        choices=METHODS,
+    )
+    steps: int = option(200, "training steps", minimum=1)
+    batch_size: int = option(16, "task examples per step", minimum=1)
+    lr: float = option(3e-4, "AdamW learning rate of the LM's parameters", minimum=0)
+    adapter_lr: float = option(3e-3, "AdamW learning rate of the adapter", minimum=0)
+    weight_decay: float = option(0.0, "AdamW weight decay", minimum=0)
+    kl_weight: float = option(
+        1.0, "weight of the KL term; 0 drops it and the frozen copy", minimum=0
+    )
+    algorithm_weight: float = option(1.0, "weight of the algorithm loss, tracr only", minimum=0)
+    kl_batch_size: int = option(4, "windows of natural text per step, for the KL term", minimum=1)
+    kl_seq_len: int = option(128, "tokens per window of natural text", minimum=1)
+    warmup_steps: int = option(20, "linear warm-up steps, then cosine decay to 10%", minimum=0)
+    grad_clip: float = option(1.0, "clip the gradient norm to this; 0: no clipping", minimum=0)
+    seed: int = option(0, "seed of the training examples, the adapter and the KL windows")
+    precision: str = option(
+        "auto", "auto: bf16 autocast on CUDA and the CPU, fp32 on MPS", choices=PRECISIONS
+    )
+    split_symbols: bool = option(
+        False, "derive a tokenizer without the BPE merges that join the task's symbols"
+    )
+    checkpoint_every: int = option(50, "steps between checkpoints", minimum=1)
+    log_every: int = option(100, "steps averaged into one entry of the loss log", minimum=1)
 
     def validate(self) -> None:
-        if self.method not in METHODS:
-            raise InjectError(f"unknown method {self.method!r}; choose from: {', '.join(METHODS)}")
-        positive = {
-            "--steps": self.steps,
-            "--batch-size": self.batch_size,
-            "--kl-batch-size": self.kl_batch_size,
-            "--kl-seq-len": self.kl_seq_len,
-            "--checkpoint-every": self.checkpoint_every,
-            "--log-every": self.log_every,
-        }
-        for flag, value in positive.items():
-            if value < 1:
-                raise InjectError(f"{flag} must be at least 1, got {value}")
-        for flag, value in {
-            "--lr": self.lr,
-            "--adapter-lr": self.adapter_lr,
-            "--kl-weight": self.kl_weight,
-            "--algorithm-weight": self.algorithm_weight,
-            "--weight-decay": self.weight_decay,
-            "--warmup-steps": self.warmup_steps,
-            "--grad-clip": self.grad_clip,
-        }.items():
-            if not value >= 0:
-                raise InjectError(f"{flag} must be >= 0, got {value}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise InjectError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
+        """InjectError naming the flag of the first field of the wrong type or out of range."""
+        hints = field_types()
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            _check_type(field.name, value, hints[field.name])
+            choices = field.metadata.get("choices")
+            if choices is not None and value not in choices:
+                raise InjectError(
+                    f"unknown {field.name} {value!r}; choose from: {', '.join(choices)}"
+                )
+            minimum = field.metadata.get("minimum")
+            if minimum is not None and not value >= minimum:  # `not >=` also refuses NaN
+                raise InjectError(f"{flag(field.name)} must be at least {minimum}, got {value}")
 
-    def asdict(self) -> dict:
+    def asdict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @property
     def uses_algorithm(self) -> bool:
         return self.method == "tracr"
+
+
+def field_types() -> dict[str, type]:
+    """The type of every field of ``InjectConfig`` (``int``, ``float``, ``str`` or ``bool``)."""
+    return typing.get_type_hints(InjectConfig)
+
+
+def unknown_options(names: typing.Iterable[str]) -> list[str]:
+    """The ``names`` that are not fields of ``InjectConfig``, sorted."""
+    known = {f.name for f in dataclasses.fields(InjectConfig)}
+    return sorted(set(names) - known)
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    is_bool = isinstance(value, bool)
+    ok = {
+        bool: is_bool,
+        int: isinstance(value, int) and not is_bool,
+        float: isinstance(value, (int, float)) and not is_bool,
+        str: isinstance(value, str),
+    }[kind]
+    if not ok:
+        what = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+        raise InjectError(f"{flag(name)} must be {what[kind]}, got {value!r}")

@@ -1,0 +1,225 @@
+"""Everything one injection run holds, and one training step on it.
+
+``Injector`` loads the LM (fp32 master weights) and, for the KL term, a frozen copy; the task's
+compiled injection program as a ``TorchProgram``; the linear adapter from the LM's hidden size
+to the program's residual width; the task batches and the natural text; and AdamW over the LM and
+the adapter. ``step_losses`` computes one step's loss terms:
+
+- the task forward pass (for ``tracr``, detach-and-roll hooked onto the output of block ``L``,
+  0-based, so blocks 0..L-1 are the ones aligned with the program's layers and the hook sits
+  after the next one, as in the paper's code) and its answer cross-entropy;
+- for ``tracr``, the algorithm loss between the adapter's image of the hidden states entering
+  blocks 0..L and the compiled program's residuals;
+- the KL of the LM to its frozen copy on windows of natural text.
+
+``train_step`` adds the learning-rate schedule, the backward pass, clipping and the AdamW step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tracr_bench.compiler.task_programs import compile_task
+from tracr_bench.compiler.torch_program import TorchProgram
+from tracr_bench.inject import losses
+from tracr_bench.inject.blocks import find_blocks, hidden_of, hidden_size, replace_hidden
+from tracr_bench.inject.config import InjectConfig, InjectError
+from tracr_bench.inject.data import NaturalText, TaskBatch, TaskData
+from tracr_bench.models import heldout_text, load_model
+from tracr_bench.task import Task, get_task
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA, then MPS, then the CPU) or a device torch can see; else InjectError."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise InjectError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InjectError("--device cuda asked for, but torch sees no CUDA device")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise InjectError("--device mps asked for, but torch sees no MPS device")
+    return torch.device(device)
+
+
+def uses_bf16(device: torch.device, precision: str) -> bool:
+    """``bf16``, or ``auto`` on CUDA and the CPU: bf16 autocast over fp32 master weights."""
+    return precision == "bf16" or (precision == "auto" and device.type in ("cuda", "cpu"))
+
+
+def _autocast(device: torch.device, precision: str) -> Callable[[], Any]:
+    if not uses_bf16(device, precision):
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def lr_factor(step: int, cfg: InjectConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% at the last step."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class Injector:
+    """Everything one run holds: the LM and its frozen copy, the compiled program, the adapter,
+    the data, the optimiser, and the per-step loss computation."""
+
+    def __init__(
+        self, cfg: InjectConfig, base_path: Path, dev: torch.device, cache_dir: Path | None = None
+    ) -> None:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.cfg = cfg
+        self.task = get_task(cfg.task)
+        self.device = dev
+        torch.manual_seed(cfg.seed)
+        self.lm, self.tokenizer, self.merges_removed = _load_lm(base_path, self.task, cfg, dev)
+        self.blocks = find_blocks(self.lm)
+        compiled = compile_task(self.task, "injection", cache_dir=cache_dir)
+        self.program = TorchProgram.from_compiled(compiled).to(dev).eval()
+        self.n_layers = L = self.program.n_layers
+        if len(self.blocks) < L + 1:
+            raise InjectError(
+                f"the model has {len(self.blocks)} blocks; injecting {self.task.name!r} (a "
+                f"{L}-layer program) needs at least {L + 1} (L + 1)"
+            )
+        torch.manual_seed(cfg.seed)
+        width = len(self.program.residual_labels)
+        self.adapter = torch.nn.Linear(hidden_size(self.lm), width).to(dev)
+        self.frozen = None
+        if cfg.kl_weight > 0:
+            self.frozen = copy.deepcopy(self.lm).eval().requires_grad_(False)
+        n_examples = cfg.steps * cfg.batch_size
+        self.data = TaskData(self.task, self.tokenizer, self.program, n_examples, cfg.seed, dev)
+        self.natural = NaturalText(heldout_text("kl"), self.tokenizer, cfg.kl_seq_len, dev)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in self.lm.parameters() if p.requires_grad], "lr": cfg.lr},
+                {"params": list(self.adapter.parameters()), "lr": cfg.adapter_lr},
+            ],
+            weight_decay=cfg.weight_decay,
+        )
+        self.base_lrs = [cfg.lr, cfg.adapter_lr]
+        self.subspace = losses.OutputSubspace(self.adapter, self.program.output_index.tolist())
+        self.autocast = _autocast(dev, cfg.precision)
+        self.refresh_s = 0.0
+
+    @property
+    def output_dims(self) -> int:
+        """Residual dimensions of the program's output (the rows detach-and-roll keeps)."""
+        return int(self.program.output_index.numel())
+
+    def step_losses(self, step: int) -> tuple[dict[str, torch.Tensor], int]:
+        """The loss terms of ``step`` (``loss`` is their weighted sum) and its token count."""
+        cfg = self.cfg
+        index = torch.arange(step * cfg.batch_size, (step + 1) * cfg.batch_size)
+        batch = self.data.batch(index)
+        result = self._task_forward(batch)
+        terms = {"ce": losses.answer_cross_entropy(result.logits, batch.ids, batch.answer_mask)}
+        zero = terms["ce"].new_zeros(())
+        terms["algorithm"] = zero
+        if cfg.uses_algorithm:
+            terms["algorithm"] = self._algorithm_loss(result.hidden_states, batch)
+        terms["kl"] = zero
+        tokens = int(batch.attention_mask.sum())
+        if self.frozen is not None:
+            text = self.natural.batch(cfg.kl_batch_size, self.generator)
+            terms["kl"] = self._kl_loss(text)
+            tokens += text.numel()
+        terms["loss"] = (
+            terms["ce"] + cfg.algorithm_weight * terms["algorithm"] + cfg.kl_weight * terms["kl"]
+        )
+        return terms, tokens
+
+    def train_step(self, step: int) -> tuple[dict[str, float], int]:
+        """One optimiser step: schedule, losses, backward, clipping, AdamW; the loss terms as
+        floats and the step's token count."""
+        self.set_lr(step)
+        terms, tokens = self.step_losses(step)
+        terms["loss"].backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.trained_params(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return {k: v.item() for k, v in terms.items()}, tokens
+
+    def set_lr(self, step: int) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * lr_factor(step, self.cfg)
+
+    def trained_params(self) -> list[torch.nn.Parameter]:
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
+
+    def _task_forward(self, batch: TaskBatch) -> Any:
+        """The LM on the task batch; for ``tracr`` with the hidden states and detach-and-roll at
+        the output of block ``L`` (the projection refreshed from the adapter first)."""
+        handle = None
+        if self.cfg.uses_algorithm:
+            t0 = time.perf_counter()
+            self.subspace.refresh()
+            self.refresh_s += time.perf_counter() - t0
+            handle = self.blocks[self.n_layers].register_forward_hook(self._detach_and_roll)
+        try:
+            with self.autocast():
+                return self.lm(
+                    input_ids=batch.ids,
+                    attention_mask=batch.attention_mask,
+                    output_hidden_states=self.cfg.uses_algorithm,
+                )
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    def _detach_and_roll(self, module: Any, inputs: Any, output: Any) -> Any:
+        return replace_hidden(output, losses.detach_and_roll(hidden_of(output), self.subspace))
+
+    def _algorithm_loss(self, hidden_states: Any, batch: TaskBatch) -> torch.Tensor:
+        """``1 - cos(A h_i, r_i)`` over layers 0..L against the program's residuals (BOS
+        dropped), on the positions the program reads."""
+        with torch.no_grad():
+            residuals = [r[:, 1:] for r in self.program(batch.program_ids).residuals]
+        with self.autocast():
+            width = batch.program_mask.shape[1]
+            return losses.algorithm_loss(
+                [h[:, :width] for h in hidden_states[: self.n_layers + 1]],
+                residuals,
+                self.adapter,
+                batch.program_mask,
+            )
+
+    def _kl_loss(self, text: torch.Tensor) -> torch.Tensor:
+        """KL(frozen copy || LM) per token on windows of natural text."""
+        with self.autocast():
+            logits = self.lm(input_ids=text).logits
+            with torch.no_grad():
+                original = self.frozen(input_ids=text).logits
+        return losses.kl_to_original(logits, original)
+
+
+def _load_lm(base_path: Path, task: Task, cfg: InjectConfig, dev: torch.device) -> tuple:
+    """The LM on ``dev`` (fp32), its tokenizer (derived for ``split_symbols``), and the number
+    of BPE merges removed (None without ``split_symbols``)."""
+    from tracr_bench.inject.split_symbols import derive
+
+    lm, tokenizer = load_model(base_path, dtype=torch.float32)
+    merges_removed = None
+    if cfg.split_symbols:
+        tokenizer, merges_removed = derive(tokenizer, task)
+    return lm.to(dev), tokenizer, merges_removed
