@@ -116,6 +116,12 @@ def test_installed_command_line_runs_outside_the_checkout(
     assert "usage: tracr-bench" in _run(
         [bin_dir / "python", "-m", "tracr_bench", "--help"], tmp_path
     )
+    # the shipped LM is found in the installed package and its weights match their record
+    code = (
+        "from tracr_bench import models as m; m.check_default_model(); print(m.DEFAULT_MODEL_DIR)"
+    )
+    lm_dir = _run([bin_dir / "python", "-c", code], tmp_path).strip()
+    assert Path(lm_dir).resolve().is_relative_to(venv.resolve()), lm_dir
     # the installed task configs are found and agree with the installed task registry
     checked = _run([bin_dir / "tracr-bench", "lm-eval-configs", "--check"], tmp_path)
     assert str(venv.resolve()) in checked and "up to date" in checked
