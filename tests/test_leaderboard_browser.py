@@ -54,6 +54,7 @@ def page(tmp_path) -> Path:
     """Four base models; parity ID 100.00, 5.00, 50.00 and one without parity (empty cell):
     a text sort would put 100.00 before 5.00."""
     board = tmp_path / "leaderboard"
+    board.mkdir()
     for name, acc in (("a-model", 1.0), ("b-model", 0.05), ("c-model", 0.5), ("d-model", None)):
         model = fake_model(tmp_path / "models", name)
         accs = {("count", "test"): 0.1} if acc is None else {("parity", "test"): acc}
@@ -119,3 +120,22 @@ def test_page_sorts_when_a_header_is_clicked(driver, page):
     # the per-task table sorts on its own
     _click(driver, "task-parity", "test (ID)")
     assert _column(driver, "task-parity", "test (ID)")[1] == ["5.00", "50.00", "100.00"]
+
+
+def test_charts_are_drawn(driver, page):
+    """Each task's chart is laid out (a visible box of the size it declares) with a bar per
+    row that has a result, its accessible name from its title."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(page.as_uri())
+    for task, bars in (("parity", 3), ("count", 1)):  # each row evaluated the test split only
+        svg = driver.find_element(By.CSS_SELECTOR, f"#chart-{task} svg")
+        assert svg.is_displayed()
+        assert svg.size["width"] > 300 and svg.size["height"] > 200
+        assert svg.get_attribute("role") == "img"
+        title = driver.find_element(By.CSS_SELECTOR, f"#chart-{task}-title")
+        assert title.get_attribute("textContent").startswith(f"{task}: exact match")
+        rects = svg.find_elements(By.CSS_SELECTOR, "rect")
+        drawn = [r for r in rects if r.find_elements(By.TAG_NAME, "title")]
+        assert len(drawn) == bars
+        assert all(r.size["height"] >= 1 for r in drawn)

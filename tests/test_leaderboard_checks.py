@@ -30,7 +30,10 @@ from tracr_bench.task import get_task
 
 @pytest.fixture
 def board(tmp_path) -> Path:
-    return tmp_path / "leaderboard"
+    """An existing, empty leaderboard folder."""
+    path = tmp_path / "leaderboard"
+    path.mkdir()
+    return path
 
 
 @pytest.fixture
@@ -159,8 +162,10 @@ def test_reject_results_hash_mismatch(tmp_path, board, capsys):
     (path,) = (board / "submissions").iterdir()
     doc = json.loads(path.read_text())
     _set_accuracy(doc, 0, 1.0)
-    rc, _, err = submit_cli(write(tmp_path / "edited.json", doc), tmp_path / "other", capsys)
-    rejected(rc, err, tmp_path / "other", "hash mismatch", "edited after submission")
+    other = tmp_path / "other"
+    other.mkdir()
+    rc, _, err = submit_cli(write(tmp_path / "edited.json", doc), other, capsys)
+    rejected(rc, err, other, "hash mismatch", "edited after submission")
 
 
 def test_reject_retention_text_hash(tmp_path, board, capsys):
@@ -203,7 +208,7 @@ def test_reject_bad_schema_version(tmp_path, board, capsys):
     assert submit_cli(src, board, capsys)[0] == 0
     (path,) = (board / "submissions").iterdir()
     doc = json.loads(path.read_text())
-    doc["submission"]["schema_version"] = 2
+    doc["submission"]["schema_version"] = max(SCHEMA_VERSIONS) + 1
     path.write_text(json.dumps(doc))
-    with pytest.raises(SubmissionError, match="schema version 2 is not supported"):
+    with pytest.raises(SubmissionError, match=f"schema version {max(SCHEMA_VERSIONS) + 1} is not"):
         load_entries(board)

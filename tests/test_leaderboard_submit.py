@@ -1,5 +1,6 @@
 """``tracr-bench submit``: a real eval output accepted as it is, defaults from
-``injection.json`` and their overrides, duplicates refused, and the no-overwrite rule.
+``injection.json`` and their overrides, duplicates refused, the no-overwrite rule, and a
+leaderboard folder that must exist unless ``--init`` asks for a new one.
 
 The results files are built from a real ``tracr-bench eval`` output
 (``tests/_leaderboard_data``)."""
@@ -15,12 +16,14 @@ from tests._leaderboard_data import (
     fake_model,
     injection,
     parity,
+    rejected,
     results,
+    run,
     submit_cli,
     template,
     write,
 )
-from tracr_bench.leaderboard.entries import write_new
+from tracr_bench.leaderboard.entries import LEADERBOARD_ENV, write_new
 from tracr_bench.leaderboard.schema import SubmissionError, results_sha256
 from tracr_bench.leaderboard.submit import submit
 from tracr_bench.models import DEFAULT_MODEL_DIR
@@ -28,7 +31,10 @@ from tracr_bench.models import DEFAULT_MODEL_DIR
 
 @pytest.fixture
 def board(tmp_path) -> Path:
-    return tmp_path / "leaderboard"
+    """An existing, empty leaderboard folder."""
+    path = tmp_path / "leaderboard"
+    path.mkdir()
+    return path
 
 
 # ---------------------------------------------------------------------------- accepted
@@ -86,6 +92,7 @@ def test_resubmitting_a_prepared_file_elsewhere(tmp_path, board, capsys):
     assert submit_cli(src, board, capsys)[0] == 0
     (path,) = (board / "submissions").iterdir()
     other = tmp_path / "other"
+    other.mkdir()
     rc, _, err = submit_cli(path, other, capsys)
     assert rc == 0, err
     (copy,) = (other / "submissions").iterdir()
@@ -173,3 +180,47 @@ def test_writer_never_replaces_a_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
     write_new(tmp_path / "y.json", "new")
     assert (tmp_path / "y.json").read_text() == "new"
+
+
+# ---------------------------------------------------------------------------- the folder
+
+
+def test_missing_folder_is_an_error(tmp_path, capsys, monkeypatch):
+    """A typo in --dir or $TRACR_BENCH_LEADERBOARD does not start a new, empty leaderboard:
+    one line names the folder and how to create it, and nothing is created."""
+    src = write(tmp_path / "r.json", template())
+    typo = tmp_path / "leaderbord"
+    rc, _, err = submit_cli(src, typo, capsys)
+    rejected(rc, err, typo, f"leaderboard folder {typo} (from --dir) does not exist", "--init")
+    rc, _, err = run(["leaderboard", "--dir", str(typo)], capsys)
+    rejected(rc, err, typo, f"{typo} (from --dir) does not exist", "--init")
+    rc, _, err = run(["leaderboard", "--dir", str(typo), "--check"], capsys)
+    rejected(rc, err, typo, "does not exist")
+    monkeypatch.setenv(LEADERBOARD_ENV, str(typo))
+    rc, _, err = run(["submit", str(src), "--by", "t"], capsys)
+    rejected(rc, err, typo, f"{typo} (from ${LEADERBOARD_ENV}) does not exist")
+    rc, _, err = run(["leaderboard"], capsys)
+    rejected(rc, err, typo, f"{typo} (from ${LEADERBOARD_ENV}) does not exist")
+    assert not typo.exists()
+
+
+def test_folder_that_is_a_file(tmp_path, capsys):
+    src = write(tmp_path / "r.json", template())
+    rc, _, err = submit_cli(src, src, capsys, "--init")
+    assert rc == 2 and "is not a folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_init_starts_a_new_leaderboard(tmp_path, capsys):
+    src = write(tmp_path / "r.json", template())
+    new = tmp_path / "new" / "leaderboard"
+    rc, out, err = submit_cli(src, new, capsys, "--init", "--dry-run")
+    assert rc == 0 and "valid" in out, err
+    assert not new.exists()  # a dry run creates nothing
+    rc, _, err = submit_cli(write(tmp_path / "bad.json", {"results": {}}), new, capsys, "--init")
+    rejected(rc, err, new, "no `tracr_bench` block")  # refused: the folder is not created
+    assert not new.exists()
+    rc, _, err = submit_cli(src, new, capsys, "--init")
+    assert rc == 0, err
+    assert len(list((new / "submissions").iterdir())) == 1
+    assert run(["leaderboard", "--dir", str(new)], capsys)[0] == 0
+    assert (new / "README.md").is_file() and (new / "index.html").is_file()

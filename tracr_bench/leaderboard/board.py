@@ -6,9 +6,10 @@ weights hash), method, trained task and name, each member one training seed, sor
 model, method and task; the tasks with a current-version result; each base model's own retention
 perplexity; and notes on what is left out. A :class:`Cell` holds a row's values of one measure
 and shows their mean and, where there are several, ``± the sample standard deviation`` (n - 1 in
-the denominator). Accuracies (:func:`accuracy`, :func:`ood_mean`) leave out results on an older
-task version; the retention ratio (:meth:`Board.retention_ratio`) is a run's word perplexity over
-its base model's on the same shard and number of documents.
+the denominator). Accuracies (:func:`accuracy`, :func:`ood_mean`) and the schema-2 measurements
+(:func:`mechanism`, :func:`readout`, :func:`frontier`) leave out results on an older task
+version; the retention ratio (:meth:`Board.retention_ratio`) is a run's word perplexity over its
+base model's on the same shard and number of documents.
 """
 
 from __future__ import annotations
@@ -44,6 +45,30 @@ def ood_mean(e: Entry, task: str) -> float | None:
     if not values or any(v is None for v in values):
         return None
     return sum(values) / len(values)  # type: ignore[arg-type]
+
+
+def mechanism(e: Entry, task: str, measure: str) -> float | None:
+    """The ``decoding`` or ``iia`` accuracy of the row's mechanism entry for ``task``."""
+    if task in stale_tasks(e.doc):
+        return None
+    entry = (e.sub.get("mechanism") or {}).get(task)
+    cell = entry[measure] if entry else None
+    return cell["accuracy"] if cell else None
+
+
+def readout(e: Entry, task: str) -> str | None:
+    """The readout (adapter or probe) of the mechanism entry for ``task``."""
+    entry = (e.sub.get("mechanism") or {}).get(task)
+    return entry["decoding"]["readout"] if entry and task not in stale_tasks(e.doc) else None
+
+
+def frontier(e: Entry, task: str) -> float | None:
+    """The length frontier for ``task``: the longest input length up to which the search found
+    no failure."""
+    if task in stale_tasks(e.doc):
+        return None
+    entry = (e.sub.get("length_frontier") or {}).get(task)
+    return entry["frontier"] if entry else None
 
 
 def evaluated_tasks(e: Entry) -> list[str]:
@@ -111,6 +136,10 @@ class Row:
             e.sub["seeds"]["train"] for e in self.entries if e.sub["seeds"]["train"] is not None
         )
         return ", ".join(str(s) for s in seeds) if seeds else MISSING
+
+    def readouts(self, task: str) -> str:
+        found = sorted({r for e in self.entries if (r := readout(e, task)) is not None})
+        return ", ".join(found) if found else MISSING
 
     @property
     def limits(self) -> str:

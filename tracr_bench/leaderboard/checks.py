@@ -13,8 +13,11 @@ tracr-bench ships:
 - the tasks, splits and task versions are those of the current task registry
   (:func:`check_tasks`; :func:`stale_tasks` lists results on an older version, which the tables
   leave out);
-- the ``tracr_bench`` rows agree with lm-eval's own blocks in the same file
-  (:func:`check_consistency`);
+- every number is finite, the ``tracr_bench`` rows agree with lm-eval's own blocks in the same
+  file, and every derived figure (stderr, length buckets, the retention figures) with what it is
+  derived from (:mod:`tracr_bench.leaderboard.figures`);
+- the mechanism and length-frontier entries of a version-2 block are for the trained task and
+  in range (:func:`~tracr_bench.leaderboard.measurements.check_measurements`);
 - ``tracr_bench.retention.text_sha256`` is the sha256 of the retention shard that ships with the
   package (perplexity ratios compare like with like);
 - ``tracr_bench.model.weights_sha256`` matches the weights files of the evaluated model folder
@@ -27,6 +30,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from tracr_bench.leaderboard.figures import check_copies, check_derived, check_finite
+from tracr_bench.leaderboard.measurements import check_measurements
 from tracr_bench.leaderboard.schema import (
     SCHEMA_VERSIONS,
     SubmissionError,
@@ -41,13 +46,16 @@ def validate(doc: object, *, check_files: bool = False, allow_stale: bool = Fals
     task registry. ``check_files``: also hash the evaluated model's weights where they exist;
     ``allow_stale``: accept results on an older task version (the tables leave them out)."""
     version = check_blocks(doc)  # from here on, doc is a dict with both blocks
+    check_finite(doc)  # NaN passes JSON Schema's ranges
     check_seeds(doc)  # the seeds before the schema, so that a missing one is named as such
     check_schema(doc, version)
     check_results_hash(doc)
     check_eval_seed(doc)
     check_tasks(doc, allow_stale=allow_stale)
-    check_consistency(doc)
+    check_copies(doc)
     check_retention(doc)
+    check_derived(doc, shipped_retention_sha256())
+    check_measurements(doc, allow_stale=allow_stale)
     if check_files:
         check_model_files(doc)
 
@@ -182,70 +190,6 @@ def check_tasks(doc: dict, *, allow_stale: bool = False) -> None:
         raise SubmissionError(
             f"the model was injected at version {inj_version} of task {inj_task!r} but the "
             f"current version is {tasks[inj_task].version}; inject it again"
-        )
-
-
-# ---------------------------------------------------------------------------- the numbers
-
-
-def check_consistency(doc: dict) -> None:
-    """The ``tracr_bench`` rows agree with lm-eval's own blocks, and no count is out of range."""
-    tb = doc["tracr_bench"]
-    if not any(r["accuracy"] is not None for r in tb["splits"]):
-        raise SubmissionError("the results hold no accuracy for any split")
-    for row in tb["splits"]:
-        _check_split_row(doc, row)
-    if tb["retention"] is not None:
-        _check_retention_block(doc)
-
-
-def _check_split_row(doc: dict, row: dict) -> None:
-    """One ``tracr_bench.splits`` row: its lm-eval task, its count and its accuracy."""
-    from tracr_bench.evaluate.lm_eval_data import task_name
-
-    tb = doc["tracr_bench"]
-    results, counts = doc["results"], doc["n-samples"]
-    where = f"{row['task']}/{row['split']}"
-    if row["lm_eval_task"] != task_name(row["task"], row["split"]):
-        raise SubmissionError(f"{where}: lm_eval_task {row['lm_eval_task']!r} is not its own")
-    if row["accuracy"] is None:
-        return
-    size = all_tasks()[row["task"]].split(row["split"]).size
-    n = row["n"]
-    if n is None or not 1 <= n <= size:
-        raise SubmissionError(f"out of range: {where}: n = {n} examples, the split has 1 to {size}")
-    limit = tb["limit"]
-    if limit is not None and n > limit:
-        raise SubmissionError(f"out of range: {where}: n = {n} exceeds the limit {limit}")
-    block = results.get(row["lm_eval_task"])
-    if not isinstance(block, dict) or block.get("exact_match,none") != row["accuracy"]:
-        theirs = block.get("exact_match,none") if isinstance(block, dict) else None
-        raise SubmissionError(
-            f"{where}: accuracy {row['accuracy']} disagrees with lm-eval's results "
-            f"({theirs}) in the same file"
-        )
-    effective = counts.get(row["lm_eval_task"], {}).get("effective")
-    if effective != n:
-        raise SubmissionError(f"{where}: n = {n} disagrees with lm-eval's n-samples ({effective})")
-
-
-def _check_retention_block(doc: dict) -> None:
-    """``tracr_bench.retention`` against lm-eval's retention block and the current version."""
-    from tracr_bench.evaluate.retention import RETENTION_TASK, RETENTION_VERSION
-
-    ret = doc["tracr_bench"]["retention"]
-    block = doc["results"].get(RETENTION_TASK)
-    theirs = block.get("word_perplexity,none") if isinstance(block, dict) else None
-    if theirs != ret["word_perplexity"]:
-        raise SubmissionError(
-            f"retention word perplexity {ret['word_perplexity']} disagrees with lm-eval's "
-            f"results ({theirs}) in the same file"
-        )
-    version = doc["versions"].get(RETENTION_TASK)
-    if version is not None and version != RETENTION_VERSION:
-        raise SubmissionError(
-            f"retention was measured at version {version} of {RETENTION_TASK} but the "
-            f"current version is {RETENTION_VERSION}; re-run `tracr-bench eval`"
         )
 
 

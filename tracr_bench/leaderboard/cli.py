@@ -15,6 +15,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         args.results,
         directory=args.dir,
         dry_run=args.dry_run,
+        init=args.init,
+        mechanism=args.mechanism,
+        search=args.search,
         name=args.name,
         method=args.method,
         task=args.task,
@@ -39,11 +42,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from tracr_bench.leaderboard.entries import load_entries
+    from tracr_bench.leaderboard.entries import load_entries, require_dir
     from tracr_bench.leaderboard.html_page import render_html
     from tracr_bench.leaderboard.markdown_page import render_markdown
     from tracr_bench.leaderboard.outputs import stale_outputs, write_outputs
 
+    require_dir(args.dir)  # a mistyped folder is an error, not an empty leaderboard
     formats = ("md", "html") if args.format == "all" else (args.format,)
     if args.task is not None or args.output is not None:
         # one view (optionally one task) to stdout or a file of your choice
@@ -96,7 +100,28 @@ def add_subcommands(sub) -> None:
     s.add_argument("--by", default=None, help="who submits (default: git user.name)")
     s.add_argument("--date", default=None, help="YYYY-MM-DD (default: today, UTC)")
     s.add_argument("--notes", default=None, help="free text kept with the submission")
-    s.add_argument("--dir", type=Path, default=None, help="leaderboard folder")
+    s.add_argument(
+        "--mechanism",
+        metavar="DECODE.json",
+        default=None,
+        help="the `tracr-bench decode` JSON of this model on its trained task: keep its output "
+        "variable's decoding accuracy and IIA at the aligned layer (schema version 2)",
+    )
+    s.add_argument(
+        "--search",
+        metavar="SEARCH.json",
+        default=None,
+        help="the `tracr-bench search --json` output of this model on its trained task: keep "
+        "its length frontier (schema version 2)",
+    )
+    s.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="leaderboard folder (default: $TRACR_BENCH_LEADERBOARD, else the checkout's "
+        "leaderboard/); it must exist unless --init",
+    )
+    s.add_argument("--init", action="store_true", help="start a new leaderboard in --dir")
     s.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
     s.set_defaults(func=cmd_submit)
 
@@ -110,6 +135,6 @@ def add_subcommands(sub) -> None:
     )
     s.add_argument("--task", default=None, help="only this task's columns and table (to stdout)")
     s.add_argument("--output", default=None, help="write one view here ('-': stdout)")
-    s.add_argument("--dir", type=Path, default=None, help="leaderboard folder")
+    s.add_argument("--dir", type=Path, default=None, help="leaderboard folder (it must exist)")
     s.add_argument("--check", action="store_true", help="only check the files are up to date")
     s.set_defaults(func=cmd_leaderboard)

@@ -2,7 +2,8 @@
 
 In: the leaderboard folder (``$TRACR_BENCH_LEADERBOARD``, else the checkout's ``leaderboard/``),
 whose ``submissions/`` holds one JSON file per submitted run.
-Out: its files as validated :class:`Entry` objects in file-name order (:func:`load_entries`),
+Out: the folder, which must exist unless a new one is asked for (:func:`require_dir`); its
+files as validated :class:`Entry` objects in file-name order (:func:`load_entries`),
 the reason a new submission duplicates one of them (:func:`find_duplicate`), the file name of a
 new submission (:func:`file_name`) and the writer that never overwrites one (:func:`write_new`).
 """
@@ -34,6 +35,31 @@ def default_dir() -> Path:
     if (repo / "leaderboard").is_dir() and (repo / "pyproject.toml").is_file():
         return repo / "leaderboard"
     return Path("leaderboard")
+
+
+def leaderboard_dir(directory: str | Path | None = None) -> tuple[Path, str]:
+    """The leaderboard folder and where its name came from (``--dir``, the environment
+    variable, or the default)."""
+    if directory is not None:
+        return Path(directory), "--dir"
+    source = f"${LEADERBOARD_ENV}" if os.environ.get(LEADERBOARD_ENV) else "the default"
+    return default_dir(), source
+
+
+def require_dir(directory: str | Path | None = None, *, init: bool = False) -> Path:
+    """The leaderboard folder, which must exist (a typo must not start a new, empty
+    leaderboard) unless ``init`` (``submit --init``) asks for a new one; then it may be missing
+    and is created when the first submission is written."""
+    path, source = leaderboard_dir(directory)
+    if path.exists() and not path.is_dir():
+        raise SubmissionError(f"the leaderboard folder {path} (from {source}) is not a folder")
+    if not path.exists() and not init:
+        raise SubmissionError(
+            f"the leaderboard folder {path} (from {source}) does not exist; check the path, or "
+            f"start a new leaderboard there with `tracr-bench submit RESULTS.json --dir {path} "
+            "--init`"
+        )
+    return path
 
 
 def submissions_dir(directory: Path | None = None) -> Path:

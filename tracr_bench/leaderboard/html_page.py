@@ -4,7 +4,9 @@ In: the validated submission entries, optionally one task.
 Out: :func:`render_html`, the same tables as the Markdown page (counts, explanation, main table,
 a table per task, base models, notes) with the style and the sorting script inline, no external
 resource: a click on a header sorts the table by that column (numbers by value, empty cells
-last), a second click reverses it; the best value of a column is highlighted. A pure function
+last), a second click reverses it; the best value of a column is highlighted. Above each task's
+table, a bar chart of every row's accuracy on every split (:mod:`tracr_bench.leaderboard.chart`:
+inline SVG, readable without the script). A pure function
 of the entries: the same files give byte-identical text.
 """
 
@@ -14,12 +16,12 @@ import html
 from collections.abc import Sequence
 
 from tracr_bench.leaderboard.board import Board, build_board
+from tracr_bench.leaderboard.chart import CHART_CSS, chart_svg
 from tracr_bench.leaderboard.entries import SUBMISSIONS, Entry
-from tracr_bench.leaderboard.schema import SCHEMA_VERSION
+from tracr_bench.leaderboard.schema import versions_text
 from tracr_bench.leaderboard.tables import (
     BASE_HEADERS,
     EMPTY,
-    EXPLAIN,
     Table,
     base_lines,
     tables,
@@ -99,12 +101,12 @@ def _head() -> list[str]:
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>tracr-bench leaderboard</title>",
-        f"<style>{CSS}</style>",
+        f"<style>{CSS}{CHART_CSS}</style>",
         "</head>",
         "<body>",
         "<h1>tracr-bench leaderboard</h1>",
         '<p class="note">Written by <code>tracr-bench leaderboard</code> from the submission '
-        f"files in <code>{SUBMISSIONS}/</code> (schema version {SCHEMA_VERSION}). Click a column "
+        f"files in <code>{SUBMISSIONS}/</code> (schema {versions_text()}). Click a column "
         "header to sort by it; click again to reverse.</p>",
     ]
 
@@ -112,11 +114,15 @@ def _head() -> list[str]:
 def _body(board: Board, only: str | None) -> list[str]:
     """The counts, the explanation, the tables, the base models and the notes."""
     e = html.escape
-    explain = EXPLAIN.replace("`", "")
+    views = tables(board, only)
+    explain = views[0].explanation().replace("`", "")
     parts = [f'<p class="note">{e(board.counts())} {e(explain)}</p>']
-    for t in tables(board, only):
+    for t in views:
         title = t.title if t.id == "main" else f"Task {t.title}: every split"
-        parts += [f"<h2>{e(title)}</h2>", table_html(t)]
+        parts.append(f"<h2>{e(title)}</h2>")
+        if t.id != "main":  # the task's accuracies at a glance, then the numbers
+            parts.append(chart_svg(t.title, t.rows))
+        parts.append(table_html(t))
     parts += base_models_html(board)
     if board.notes:
         parts.append("<h2>Notes</h2><ul>")

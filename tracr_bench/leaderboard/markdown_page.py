@@ -13,11 +13,10 @@ from collections.abc import Sequence
 
 from tracr_bench.leaderboard.board import Board, build_board
 from tracr_bench.leaderboard.entries import SUBMISSIONS, Entry
-from tracr_bench.leaderboard.schema import SCHEMA_VERSION
+from tracr_bench.leaderboard.schema import versions_text
 from tracr_bench.leaderboard.tables import (
     BASE_HEADERS,
     EMPTY,
-    EXPLAIN,
     Table,
     base_lines,
     main_table,
@@ -30,7 +29,7 @@ def render_markdown(entries: Sequence[Entry], only: str | None = None) -> str:
         "# Leaderboard",
         "",
         "Written by `tracr-bench leaderboard` from the submission files in "
-        f"[`{SUBMISSIONS}/`]({SUBMISSIONS}/) (schema version {SCHEMA_VERSION}); do not edit by "
+        f"[`{SUBMISSIONS}/`]({SUBMISSIONS}/) (schema {versions_text()}); do not edit by "
         "hand. Submit a results file with `tracr-bench submit RESULTS.json` (see the project "
         "README); the same tables as a sortable page: [`index.html`](index.html).",
         "",
@@ -39,8 +38,9 @@ def render_markdown(entries: Sequence[Entry], only: str | None = None) -> str:
         lines += [EMPTY, ""]
         return "\n".join(lines)
     board = build_board(entries)
-    lines += [board.counts(), "", EXPLAIN, ""]
-    for t in tables(board, only):
+    views = tables(board, only)
+    lines += [board.counts(), "", views[0].explanation(), ""]
+    for t in views:
         title = t.title if t.id == "main" else f"Task `{t.title}`: every split"
         lines += [f"## {title}", "", table_markdown(t), ""]
     lines += ["## Base models", "", base_models_markdown(board), ""]
@@ -53,8 +53,8 @@ def main_markdown(entries: Sequence[Entry]) -> str:
     """The main table alone (for the project README)."""
     if not entries:
         return EMPTY
-    board = build_board(entries)
-    return table_markdown(main_table(board)) + "\n\n" + EXPLAIN
+    main = main_table(build_board(entries))
+    return table_markdown(main) + "\n\n" + main.explanation()
 
 
 def table_markdown(table: Table) -> str:

@@ -2,10 +2,11 @@
 identify a submission's results and models.
 
 A submission is the results JSON that ``tracr-bench eval`` writes, unchanged, plus a
-``submission`` block (schema ``data/leaderboard/submission-v1.schema.json``, version 1)::
+``submission`` block (schema ``data/leaderboard/submission-vN.schema.json``; ``submit`` writes
+version 2, version-1 files stay valid)::
 
     "submission": {
-      "schema_version": 1,
+      "schema_version": 2,                        # or 1
       "name": "default LM + tracr (parity)",     # the row's name; seeds of one name share a row
       "method": "none" | "baseline" | "tracr" | "other",
       "task": "parity" | null,                    # the task the model was trained on (null: none)
@@ -14,7 +15,18 @@ A submission is the results JSON that ``tracr-bench eval`` writes, unchanged, pl
       "seeds": {"train": 0 | null, "eval": 0},    # train: null only for method none
       "results_sha256": "...",                    # sha256 of the canonical results payload
       "injection": {...} | null,                  # the model's injection.json (loss log dropped)
-      "notes": "..." | null
+      "notes": "..." | null,
+      # version 2 only, both optional, keyed by the task the model was trained on
+      # (tracr_bench.leaderboard.measurements: read from the files of --mechanism and --search):
+      "mechanism": {"parity": {"task_version": 1, "variable": "final_result", "layer": 2,
+                    "decoding": {"accuracy": ..., "readout": "adapter" | "probe",
+                                 "split": "test", "n": ...},
+                    "iia": {...the same fields...} | null,
+                    "source": {"file": "decode.json", "sha256": "...", "format": "..."}}} | null,
+      "length_frontier": {"parity": {"frontier": 23 | null, "domain": "train+length",
+                          "lengths": [lo, hi], "train_lengths": [lo, hi], "max_examples": 200,
+                          "seed": 0, "tried": ..., "failures": ..., "weights_checked": bool,
+                          "source": {"file": "search.json", "sha256": "..."}}} | null
     }
 
 In: a submission document (a dict). Out: :func:`check_schema` (a one-line
@@ -33,7 +45,7 @@ from pathlib import Path
 
 from tracr_bench.task import TaskError
 
-SCHEMA_VERSIONS = (1,)  # every version this tracr-bench reads, oldest first
+SCHEMA_VERSIONS = (1, 2)  # every version this tracr-bench reads, oldest first
 SCHEMA_VERSION = SCHEMA_VERSIONS[-1]  # the version `tracr-bench submit` writes
 SCHEMA_DIR = Path(__file__).parent.parent / "data" / "leaderboard"
 METHODS = ("none", "baseline", "tracr", "other")
@@ -41,6 +53,12 @@ METHODS = ("none", "baseline", "tracr", "other")
 
 class SubmissionError(TaskError):
     """A submission that is rejected; the message is one line with the reason."""
+
+
+def versions_text() -> str:
+    """The schema versions read, for the pages: ``version 1``, ``versions 1 and 2``."""
+    *head, last = (str(v) for v in SCHEMA_VERSIONS)
+    return f"versions {', '.join(head)} and {last}" if head else f"version {last}"
 
 
 def schema_file(version: int = SCHEMA_VERSION) -> Path:

@@ -4,8 +4,11 @@ In: a results JSON of ``tracr-bench eval`` (or a submission file prepared elsewh
 recorded hash must still match its results), the evaluated model folder's ``injection.json``
 where there is one, and the command-line options, which override what that record says.
 Out: the submission document (:func:`build_submission`: the results unchanged plus the
-``submission`` block of :mod:`tracr_bench.leaderboard.schema`), validated, checked against the
-files already on the leaderboard, and written under ``leaderboard/submissions/`` (:func:`submit`).
+``submission`` block of :mod:`tracr_bench.leaderboard.schema`, with the mechanism and length
+frontier of :mod:`tracr_bench.leaderboard.measurements` where their files are given), validated,
+checked against the files already on the leaderboard, and written under
+``leaderboard/submissions/`` of a leaderboard folder that exists, or that ``--init`` asks to
+create (:func:`submit`).
 Each rejection is a :class:`SubmissionError` with a one-line reason.
 """
 
@@ -19,16 +22,18 @@ from pathlib import Path
 
 from tracr_bench.leaderboard.checks import validate
 from tracr_bench.leaderboard.entries import (
-    default_dir,
     file_name,
     find_duplicate,
     load_entries,
+    require_dir,
     submissions_dir,
     write_new,
 )
+from tracr_bench.leaderboard.measurements import attach_measurements
 from tracr_bench.leaderboard.schema import (
     METHODS,
     SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
     SubmissionError,
     payload,
     results_sha256,
@@ -45,10 +50,16 @@ def submit(
     *,
     directory: str | Path | None = None,
     dry_run: bool = False,
+    init: bool = False,
+    mechanism: str | Path | None = None,
+    search: str | Path | None = None,
     **options,
 ) -> tuple[Path, dict]:
     """Validate ``results_file`` and write it as a new submission; returns (path, document).
-    Every rejection is a one-line SubmissionError."""
+    ``directory``: the leaderboard folder, which must exist unless ``init``; ``mechanism`` and
+    ``search``: a decode JSON and a search JSON whose figures the submission keeps (schema
+    version 2). Every rejection is a one-line SubmissionError, and then nothing is written."""
+    root = require_dir(directory, init=init)
     src = Path(results_file)
     if not src.is_file():
         raise SubmissionError(f"results file {str(src)!r} does not exist")
@@ -57,8 +68,8 @@ def submit(
     except (OSError, ValueError) as err:
         raise SubmissionError(f"{src}: not readable JSON ({err})") from None
     doc = build_submission(results, **options)
+    attach_measurements(doc, mechanism=mechanism, search=search)
     validate(doc, check_files=True)
-    root = default_dir() if directory is None else Path(directory)
     entries = load_entries(root)
     dup = find_duplicate(doc, entries)
     if dup:
@@ -68,7 +79,7 @@ def submit(
     if path.exists():
         raise SubmissionError(f"{path} already exists; a submission is never overwritten")
     if not dry_run:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)  # with --init, the leaderboard folder too
         write_new(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     return path, doc
 
@@ -109,7 +120,7 @@ def build_submission(
     date = _date(date, prev)
     doc = payload(results)
     doc["submission"] = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": _schema_version(prev),
         "name": name,
         "method": method,
         "task": task,
@@ -121,6 +132,9 @@ def build_submission(
         "injection": injection,
         "notes": notes if notes is not None else prev.get("notes"),
     }
+    for key in ("mechanism", "length_frontier"):  # a prepared version-2 block keeps its own
+        if prev.get(key) is not None:
+            doc["submission"][key] = prev[key]
     return doc
 
 
@@ -145,6 +159,14 @@ def _prepared_block(results: dict) -> dict:
                 "results (the results were edited after submission)"
             )
     return existing or {}
+
+
+def _schema_version(prev: dict) -> int:
+    """A prepared block keeps its (readable) version, so that it is resubmitted unchanged; a
+    new block is of the version this tracr-bench writes."""
+    version = prev.get("schema_version")
+    readable = isinstance(version, int) and not isinstance(version, bool)
+    return version if readable and version in SCHEMA_VERSIONS else SCHEMA_VERSION
 
 
 def _evaluated_model(tb: dict) -> tuple[dict[str, str], Path | None]:

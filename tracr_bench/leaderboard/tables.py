@@ -6,7 +6,9 @@ whose :meth:`Table.cells` give each cell's text, sort value and whether it is th
 the base-model lines (:func:`base_lines`) and the texts around them (:data:`EXPLAIN`,
 :data:`EMPTY`); the Markdown and HTML pages lay these out. Accuracies are exact-match
 percentages; ``ID`` is the ``test`` split, ``OOD`` the mean over the task's out-of-distribution
-splits (shown only when every one of them was evaluated); retention is the ratio of the row's
+splits (shown only when every one of them was evaluated); where some row has them (schema
+version 2), per task the mechanism (readout, decoding accuracy and IIA of the program's output
+variable) and the length frontier; retention is the ratio of the row's
 word perplexity on the retention shard to its base model's (lower is better, 1 = unchanged). The
 best value of every numeric column is marked; the retention column compares the trained models
 only, since a base model's own ratio is 1 by definition.
@@ -24,6 +26,8 @@ from tracr_bench.leaderboard.board import (
     Row,
     accuracy,
     evaluated_tasks,
+    frontier,
+    mechanism,
     ood_mean,
 )
 from tracr_bench.leaderboard.schema import weights_key
@@ -49,6 +53,7 @@ class Column:
     get: Callable[[Row], object]  # str for text, Cell for num
     higher_is_better: bool = True
     best_among: Callable[[Row], bool] = lambda row: True
+    note: str | None = None  # what the column holds, said under the table where it appears
 
 
 @dataclass
@@ -57,6 +62,11 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[Row]
+
+    def explanation(self) -> str:
+        """:data:`EXPLAIN`, then the notes of the columns that carry one."""
+        notes = dict.fromkeys(c.note for c in self.columns if c.note)
+        return " ".join([EXPLAIN, *notes])
 
     def best(self) -> dict[int, float]:
         """Column index -> the best displayed value."""
@@ -106,14 +116,55 @@ def _id_columns() -> list[Column]:
     ]
 
 
+MECHANISM_NOTE = (
+    "Readout, decode, IIA (where submitted, schema version 2): from `tracr-bench decode` on the "
+    "trained task's `test` split: the accuracy, %, with which the readout (the injected "
+    "adapter, else a linear probe) decodes the program's output variable at the last layer "
+    "aligned with the program, and the interchange-intervention accuracy there."
+)
+FRONTIER_NOTE = (
+    "Frontier (where submitted): the longest input length up to which `tracr-bench search` "
+    "(hypothesis, derandomized) found no wrong answer on the trained task."
+)
+
+
+def _measurement_columns(rows: list[Row], task: str) -> list[Column]:
+    """The mechanism and frontier columns of ``task``, only where some row has them."""
+    cols = []
+    if any(mechanism(e, task, "decoding") is not None for r in rows for e in r.entries):
+        cols += [
+            Column(f"{task} readout", "text", lambda r: r.readouts(task), note=MECHANISM_NOTE),
+            Column(
+                f"{task} decode",
+                "num",
+                lambda r: r.cell(lambda e: mechanism(e, task, "decoding")),
+            ),
+            Column(f"{task} IIA", "num", lambda r: r.cell(lambda e: mechanism(e, task, "iia"))),
+        ]
+    if any(frontier(e, task) is not None for r in rows for e in r.entries):
+        cols.append(
+            Column(
+                f"{task} frontier",
+                "num",
+                lambda r: r.cell(lambda e: frontier(e, task), scale=1.0, digits=1),
+                note=FRONTIER_NOTE,
+            )
+        )
+    return cols
+
+
 def main_table(board: Board, only: str | None = None) -> Table:
     tasks = [t for t in board.tasks if only is None or t == only]
+    rows = [
+        r for r in board.rows if only is None or any(only in evaluated_tasks(e) for e in r.entries)
+    ]
     cols = _id_columns()
     for t in tasks:
         cols.append(
             Column(f"{t} ID", "num", lambda r, t=t: r.cell(lambda e: accuracy(e, t, "test")))
         )
         cols.append(Column(f"{t} OOD", "num", lambda r, t=t: r.cell(lambda e: ood_mean(e, t))))
+        cols += _measurement_columns(rows, t)
     cols.append(
         Column(
             "retention (ppl ratio)",
@@ -123,9 +174,6 @@ def main_table(board: Board, only: str | None = None) -> Table:
             best_among=lambda r: r.method != "none",
         )
     )
-    rows = [
-        r for r in board.rows if only is None or any(only in evaluated_tasks(e) for e in r.entries)
-    ]
     return Table("main", "Main table", cols, rows)
 
 
