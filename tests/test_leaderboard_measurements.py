@@ -250,3 +250,15 @@ def test_recheck_of_edited_entries(tmp_path, board, capsys, injected):
             load_entries(board)
     rc, _, err = run(["leaderboard", "--dir", str(board)], capsys)
     assert rc == 2 and path.name in err and len(err.strip().splitlines()) == 1
+
+
+def test_prepared_version_2_file_is_resubmitted_unchanged(tmp_path, board, capsys, injected):
+    model, src = injected
+    files = _files(tmp_path, decode_json(model), search_json())
+    assert submit_cli(src, board, capsys, *files)[0] == 0
+    (path,) = (board / "submissions").iterdir()
+    other = tmp_path / "other"
+    rc, _, err = submit_cli(path, other, capsys, "--init")
+    assert rc == 0, err
+    (copy,) = (other / "submissions").iterdir()
+    assert copy.read_bytes() == path.read_bytes()
