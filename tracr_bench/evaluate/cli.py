@@ -15,6 +15,21 @@ from tracr_bench.task import TaskError, get_task
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``tracr-bench eval``; under a launcher of several processes, only the main one prints
+    (an error too: every process meets the same one)."""
+    from tracr_bench.evaluate.processes import is_main_process
+    from tracr_bench.models import ModelError
+
+    try:
+        return _eval(args)
+    except (TaskError, ModelError):
+        if is_main_process():
+            raise
+        return 2
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tracr_bench.evaluate.processes import is_main_process
     from tracr_bench.evaluate.report import format_table
     from tracr_bench.evaluate.run import evaluate, select
 
@@ -40,7 +55,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         cache_dir=args.cache_dir,
         engine=args.engine,
+        general=args.general,
+        include_paths=args.include_path,
     )
+    if not is_main_process():
+        return 0
     print(format_table(data))
     if args.output:
         print(f"results written to {args.output}", file=sys.stderr)
@@ -129,6 +148,20 @@ def add_eval_args(p: argparse.ArgumentParser, sub: bool) -> None:
         default="fast",
         help="fast: one forward pass per batch, lm-eval's numbers (default); "
         "lm-eval: lm-eval's own generation and rolling log-likelihood",
+    )
+    p.add_argument(
+        "--general",
+        default=None,
+        metavar="TASKS",
+        help="comma-separated lm-eval tasks, groups or tags to run too (general ability, e.g. "
+        "lambada_openai,sst2,mrpc); their datasets must load (offline: from the HF cache)",
+    )
+    p.add_argument(
+        "--include-path",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="a folder of lm-eval task configs for --general (repeatable; searched first)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show lm-eval's log")

@@ -66,6 +66,7 @@ class FastHFLM(HFLM):
 
     def __init__(self, *args, margin: tuple[float, float] | None = None, **kwargs):
         self.progress = kwargs.pop("progress", True)
+        self._encoded: dict[str, list[int]] = {}  # tok_encode's, by string
         super().__init__(*args, **kwargs)
         self.margin = margin
         self.stats: Counter = Counter()
@@ -100,10 +101,19 @@ class FastHFLM(HFLM):
     def _plain(self) -> bool:
         return (
             self.backend == "causal"
-            and self.world_size == 1
             and isinstance(self.batch_size, int)
             and self.think_end_token is None
         )
+
+    def tok_encode(self, string: str, add_special_tokens=None, left_truncate_len=None, **kw):
+        """``HFLM.tok_encode``, remembered for each string it is asked for with the default
+        settings: the context check, lm-eval's sort of the requests and the gold path read the
+        same prompts."""
+        if add_special_tokens is not None or left_truncate_len or kw:
+            return super().tok_encode(string, add_special_tokens, left_truncate_len, **kw)
+        if string not in self._encoded:
+            self._encoded[string] = super().tok_encode(string)
+        return list(self._encoded[string])
 
     def _rules(self, until: list[str], max_gen_toks: int) -> Rules:
         config = getattr(self.model, "generation_config", None)
@@ -188,16 +198,9 @@ class FastHFLM(HFLM):
 
     def _decide_lm_eval_batches(self, run: Settlement, disable_tqdm: bool) -> None:
         """Step 1: one teacher-forced pass per lm-eval batch (same grouping, order and size)."""
-        encoded: dict[str, list[int]] = {}
-
-        def encode(context: str) -> list[int]:
-            if context not in encoded:
-                encoded[context] = self.tok_encode(context)
-            return encoded[context]
-
         re_ords = Collator(
             [(*req.args, i) for i, req in enumerate(run.requests)],
-            sort_fn=lambda x: (-len(encode(x[0])), x[0]),
+            sort_fn=lambda x: (-len(self.tok_encode(x[0])), x[0]),
             group_by="gen_kwargs",
             group_fn=lambda x: x[1],
         )
@@ -206,27 +209,29 @@ class FastHFLM(HFLM):
             total=len(run.requests), disable=disable_tqdm, desc="Running generate_until (fast)"
         )
         for chunk in re_ords.get_batched(n=self.batch_size):
-            self._decide_batch(run, chunk, eos_text, encode)
+            self._decide_batch(run, chunk, eos_text)
             pbar.update(len(chunk))
         pbar.close()
 
-    def _decide_batch(self, run: Settlement, chunk: list, eos_text: str, encode) -> None:
+    def _decide_batch(self, run: Settlement, chunk: list, eos_text: str) -> None:
         idx = [c[2] for c in chunk]
         batch = run.add_batch(idx)
         kwargs = normalize_gen_kwargs(chunk[0][1], self.max_gen_toks)
         until = handle_stop_sequences(kwargs.pop("until", None), eos=eos_text)
         max_gen_toks = kwargs.pop("max_gen_toks")
         targets = [_target(run.requests[i]) for i in idx]
-        config = getattr(self.model, "generation_config", None)
-        if not plain_greedy(kwargs, config) or any(t is None for t in targets):
+        if any(t is None for t in targets):  # another task's requests (--general)
+            self.stats["lm_eval"] += len(idx)
+            run.exact.add(batch)
+            return
+        if not plain_greedy(kwargs, getattr(self.model, "generation_config", None)):
             self.stats["undecided:not_plain_greedy"] += len(idx)
             run.exact.add(batch)
             return
         rules = self._rules(until, max_gen_toks)
         contexts = [c[0] for c in chunk]
         golds = [
-            self._gold(c, t, encode(c))[: max_gen_toks - 1]
-            for c, t in zip(contexts, targets, strict=True)
+            self._gold(c, t)[: max_gen_toks - 1] for c, t in zip(contexts, targets, strict=True)
         ]
         greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
         for r, i in enumerate(idx):

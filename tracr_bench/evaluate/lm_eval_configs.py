@@ -43,6 +43,13 @@ from tracr_bench.evaluate.scoring import process_results  # noqa: F401
 '''
 
 
+# Columns by name (``doc_to_text: prompt``), not Jinja templates (``"{{prompt}}"``): lm-eval
+# returns a named column as it is and compiles a template anew for every document. And an empty
+# few-shot pool: without one, lm-eval copies the whole split into its few-shot sampler while it
+# builds the task, although no shot is ever drawn. Neither changes a prompt or a figure.
+ZERO_SHOT = "num_fewshot: 0\nfewshot_config:\n  samples: []\n"
+
+
 def _q(text: str) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML)."""
     import json
@@ -72,8 +79,9 @@ def split_yaml(task: Task, split: str) -> str:
         + f"  tracr_split: {split}\n"
         + "test_split: test\n"
         + "output_type: generate_until\n"
-        + 'doc_to_text: "{{prompt}}"\n'
-        + 'doc_to_target: "{{target}}"\n'
+        + "doc_to_text: prompt\n"
+        + "doc_to_target: target\n"
+        + ZERO_SHOT
         + "generation_kwargs:\n"
         + f"  until: [{_q(chr(10))}]\n"
         + "  do_sample: false\n"
@@ -119,7 +127,8 @@ def retention_yaml() -> str:
         + "test_split: test\n"
         + "output_type: loglikelihood_rolling\n"
         + 'doc_to_text: ""\n'
-        + 'doc_to_target: "{{text}}"\n'
+        + "doc_to_target: text\n"
+        + ZERO_SHOT
         + f"process_results: !function {SHIM}.process_retention\n"
         + "metric_list:\n"
         + "  - metric: word_perplexity\n"

@@ -1,18 +1,22 @@
 """The results of ``tracr-bench eval``: one row per (task, split), filled from lm-eval's results,
-and the results dict: lm-eval's own blocks plus a ``tracr_bench`` block (versions, model and
-weights hashes, the run's settings, rows, retention, the stock ``lm_eval`` command, timings).
-``RunSettings`` is what a run was asked for, as ``run.check_inputs`` checked it and as the
-results record it."""
+and the results dict: lm-eval's own blocks (with the general tasks' figures, if any) plus a
+``tracr_bench`` block (versions, model and weights hashes, the run's settings as
+``settings.RunSettings`` holds them, rows, retention, the general tasks, the stock ``lm_eval``
+command, timings)."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracr_bench.evaluate.retention import RETENTION_TASK
 from tracr_bench.models import weights_digest
-from tracr_bench.task import Task
+
+if TYPE_CHECKING:
+    from tracr_bench.evaluate.general import GeneralTasks
+    from tracr_bench.evaluate.settings import RunSettings
 
 
 @dataclass
@@ -28,26 +32,6 @@ class SplitResult:
     skipped: str | None = None  # why the LM was not run on this split
     max_prompt_tokens: int | None = None
     length_buckets: list[dict] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """What one evaluation was asked for, checked (``run.check_inputs`` makes it)."""
-
-    requested_model: str  # as the caller named it (a path or ``default``)
-    path: Path  # the model folder
-    pairs: list[tuple[Task, str]]  # (task, split) to evaluate, in order
-    limit: int | None
-    batch_size: int
-    device: str
-    seed: int
-    engine: str
-    output: Path | None
-    oracle: bool
-    retention: bool
-    progress: bool
-    verbose: bool
-    cache_dir: Path | None
 
 
 def _stderr(value) -> float | None:
@@ -83,7 +67,9 @@ def retention_result(results: dict, shard: dict) -> dict | None:
 
 
 def lm_eval_command(run: RunSettings, dtype: str, names: list[str]) -> str:
-    """The stock ``lm_eval`` command line that gives the same numbers."""
+    """The stock ``lm_eval`` command line that gives the same numbers (``names``: the
+    tracr-bench tasks and the general tasks of lm-eval's registry; tasks of ``--include-path``
+    folders are not in it: the stock command takes one folder)."""
     return (
         "lm_eval --model hf --model_args "
         f"pretrained={run.path.resolve()},dtype={dtype.removeprefix('torch.')}"
@@ -110,6 +96,9 @@ def assemble_results(
     results: dict,
     *,
     names: list[str],
+    general: GeneralTasks,
+    stats: Counter,
+    processes: int,
     retention: dict | None,
     notes: dict[str, str | None],
     timings: dict[str, float],
@@ -117,9 +106,11 @@ def assemble_results(
 ) -> dict:
     """lm-eval's results (without per-sample logs) and the ``tracr_bench`` block.
 
-    ``hflm`` is the lm-eval model that ran; ``names`` the lm-eval tasks it ran; ``notes`` the
-    ``retention_note`` and ``config_note``; ``timings`` the steps' seconds, to which the total
-    since ``started`` (a ``time.time()``) is added last."""
+    ``hflm`` is the lm-eval model that ran; ``names`` the tracr-bench lm-eval tasks it ran and
+    ``general`` the general tasks; ``stats`` how the fast engine settled the generation
+    requests, added up over the ``processes``; ``notes`` the ``retention_note`` and
+    ``config_note``; ``timings`` the steps' seconds, to which the total since ``started`` (a
+    ``time.time()``) is added last."""
     import lm_eval
 
     dtype = str(hflm.model.dtype)
@@ -137,16 +128,18 @@ def assemble_results(
         "seed": run.seed,
         "limit": run.limit,
         "batch_size": run.batch_size,
-        "device": run.device,
+        "device": run.device if processes == 1 else hflm.device.type,
+        "processes": processes,
         "engine": run.engine,
         # how the fast engine settled each generation request (None for the lm-eval engine)
-        "fast_path": dict(sorted(hflm.stats.items())) if run.engine == "fast" else None,
+        "fast_path": dict(sorted(stats.items())) if run.engine == "fast" else None,
         "task_versions": {t.name: t.version for t, _ in run.pairs},
         "splits": [asdict(r) for r in rows],
         "retention": retention,
         "retention_note": notes.get("retention_note"),
+        "general": general.record() if general.names else None,
         "config_note": notes.get("config_note"),
-        "lm_eval_command": lm_eval_command(run, dtype, names),
+        "lm_eval_command": lm_eval_command(run, dtype, names + general.stock),
     }
     data["tracr_bench"]["timings"] = {**timings, "total_s": round(time.time() - started, 3)}
     return data

@@ -21,6 +21,12 @@ examples with the model's tokenizer, per-length-bucket counts, hashes and timing
 write of the results JSON (which records the engine, and for the fast engine how each request
 was settled). ``evaluate`` reads as the list of these steps. Each split is drawn once per process
 (``lm_eval_data.split_examples``) and the tokenizer is loaded once, with the model.
+
+The same call runs data-parallel when launched by ``torchrun`` or ``accelerate launch``
+(``processes``): each process answers the requests of its share of every task's documents,
+all get every answer, and the main process alone writes the results file; every process
+returns the same dict. General-ability tasks of lm-eval's registry (``general``) run in the same
+``simple_evaluate`` call, their datasets loaded before the model.
 """
 
 from __future__ import annotations
@@ -33,27 +39,21 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tracr_bench.evaluate.lm_eval_configs import (
-    config_dir,
-    max_gen_toks,
-    stale_configs,
-    write_configs,
-)
-from tracr_bench.evaluate.lm_eval_data import split_examples, task_name
+from tracr_bench.evaluate import processes
+from tracr_bench.evaluate.general import GeneralTasks, load_general
+from tracr_bench.evaluate.lm_eval_configs import config_dir, stale_configs, write_configs
+from tracr_bench.evaluate.lm_eval_data import task_name
 from tracr_bench.evaluate.results import (
-    RunSettings,
     SplitResult,
     add_scores,
     assemble_results,
     retention_result,
 )
 from tracr_bench.evaluate.retention import RETENTION_TASK, shard_summary
-from tracr_bench.evaluate.scoring import length_buckets
+from tracr_bench.evaluate.settings import ENGINES, RunSettings, check_inputs, select
+from tracr_bench.evaluate.split_rows import add_oracle, check_context, count_lengths
 from tracr_bench.files import write_json_atomic
-from tracr_bench.models import resolve_model_path
-from tracr_bench.task import Task, TaskError, get_task, parse_names, select_tasks
-
-ENGINES = ("fast", "lm-eval")
+from tracr_bench.task import Task, TaskError
 
 
 def evaluate(
@@ -72,99 +72,62 @@ def evaluate(
     verbose: bool = False,
     cache_dir: Path | None = None,
     engine: str = "fast",
+    general: str | Sequence[str] | None = None,
+    include_paths: Sequence[str | Path] | None = None,
 ) -> dict:
     """Evaluate ``model`` and return the results dict (also written to ``output`` if given).
 
     The dict is lm-eval's results (``results``, ``versions``, ``n-samples``, ``configs``, ...)
     with a ``tracr_bench`` block: per-split rows (``splits``), retention, hashes and timings.
     ``engine``: ``"fast"`` (``tracr_bench.evaluate.fast_engine``, the same numbers) or
-    ``"lm-eval"`` (lm-eval's own ``HFLM`` generation and rolling log-likelihood)."""
+    ``"lm-eval"`` (lm-eval's own ``HFLM`` generation and rolling log-likelihood). ``general``:
+    lm-eval tasks, groups or tags (its registry, or ``include_paths`` folders) to run too."""
     arguments = dict(locals())  # every parameter above, by name
     started = time.time()
     run = check_inputs(**arguments)
     timings: dict[str, float] = {}
+    quiet_and_offline(run.verbose)
+    with timed(timings, "general_tasks_s"):
+        general_tasks = load_general(list(run.general), list(run.include_paths))
+    procs = processes.start()
     with timed(timings, "load_model_s"):
-        hflm = load_engine(run)
+        hflm = load_engine(run, procs)
     rows = [SplitResult(t.name, s, task_name(t.name, s)) for t, s in run.pairs]
     check_context(rows, run, hflm)
     count_lengths(rows, run)
     with timed(timings, "oracle_s"):
         if run.oracle:
-            add_oracle(rows, run, hflm.tokenizer)
+            add_oracle(rows, run, hflm.tokenizer, procs)
     shard, retention_note = read_retention_shard() if run.retention else ({}, None)
     names = [r.lm_eval_task for r in rows if r.skipped is None]
     if run.retention and retention_note is None:
         names.append(RETENTION_TASK)
     with lm_eval_configs_for(run.pairs) as (include, config_note):
         with timed(timings, "lm_eval_s"):
-            results = run_lm_eval(hflm, names, include, run)
-    add_scores(rows, results)
-    data = assemble_results(
-        run,
-        hflm,
-        rows,
-        results,
-        names=names,
-        retention=retention_result(results, shard),
-        notes={"retention_note": retention_note, "config_note": config_note},
-        timings=timings,
-        started=started,
-    )
-    if run.output is not None:
-        from lm_eval.utils import handle_non_serializable
-
-        write_json_atomic(run.output, data, default=handle_non_serializable)
-    return data
+            results = run_lm_eval(hflm, names, general_tasks, include, run)
+    stats = procs.sum_counts(getattr(hflm, "stats", {}))
+    data = None
+    if procs.is_main:
+        add_scores(rows, results)
+        data = assemble_results(
+            run,
+            hflm,
+            rows,
+            results,
+            names=names,
+            general=general_tasks,
+            stats=stats,
+            processes=procs.count,
+            retention=retention_result(results, shard),
+            notes={"retention_note": retention_note, "config_note": config_note},
+            timings=timings,
+            started=started,
+        )
+        write_results(run, data)
+    return procs.from_main(data)
 
 
 # ---------------------------------------------------------------------------- the steps
-
-
-def select(
-    tasks: str | Sequence[str] | None, splits: str | Sequence[str] | None
-) -> list[tuple[Task, str]]:
-    """(task, split) pairs to evaluate; one-line TaskError for unknown names."""
-    chosen = select_tasks(tasks)
-    split_names = parse_names(splits)
-    if split_names is not None:
-        for s in split_names:
-            if not any(s in t.eval_splits for t in chosen):
-                offered = sorted({x for t in chosen for x in t.eval_splits})
-                raise TaskError(
-                    f"unknown evaluation split {s!r} for the chosen tasks; "
-                    f"choose from: {', '.join(offered)}"
-                )
-    return [
-        (t, s) for t in chosen for s in t.eval_splits if split_names is None or s in split_names
-    ]
-
-
-def check_inputs(
-    model: str | Path | None,
-    tasks: str | Sequence[str] | None,
-    splits: str | Sequence[str] | None,
-    output: str | Path | None,
-    **settings,
-) -> RunSettings:
-    """``evaluate``'s arguments, checked before anything is loaded (one-line ``TaskError`` or
-    ``ModelError``); ``settings`` are the other ``RunSettings`` fields, as given."""
-    engine, limit, batch_size = settings["engine"], settings["limit"], settings["batch_size"]
-    if engine not in ENGINES:
-        raise TaskError(f"unknown engine {engine!r}; choose from: {', '.join(ENGINES)}")
-    if limit is not None and limit < 1:
-        raise TaskError(f"--limit must be a positive number of examples, got {limit}")
-    if batch_size < 1:
-        raise TaskError(f"--batch-size must be at least 1, got {batch_size}")
-    pairs = select(tasks, splits)
-    out_path = Path(output) if output is not None else None
-    if out_path is not None and not out_path.parent.is_dir():
-        raise TaskError(
-            f"cannot write {str(out_path)!r}: folder {str(out_path.parent)!r} is missing"
-        )
-    path = resolve_model_path(model)
-    return RunSettings(
-        requested_model=str(model), path=path, pairs=pairs, output=out_path, **settings
-    )
 
 
 @contextlib.contextmanager
@@ -177,7 +140,11 @@ def timed(timings: dict[str, float], key: str) -> Iterator[None]:
         timings[key] = round(time.time() - t0, 3)
 
 
-def _quiet_lm_eval(verbose: bool) -> None:
+def quiet_and_offline(verbose: bool) -> None:
+    """No download unless asked for (``HF_*_OFFLINE`` set already wins), and lm-eval's and
+    transformers' logs only with ``verbose``."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     level = logging.INFO if verbose else logging.ERROR
     for name in ("lm_eval", "lm-eval"):
         logging.getLogger(name).setLevel(level)
@@ -190,90 +157,23 @@ def _quiet_lm_eval(verbose: bool) -> None:
             pass
 
 
-def load_engine(run: RunSettings):
-    """The model and its tokenizer (loaded once), wrapped in the lm-eval model of the engine."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    _quiet_lm_eval(run.verbose)
+def load_engine(run: RunSettings, procs: processes.Processes):
+    """The model and its tokenizer (loaded once), wrapped in the lm-eval model of the engine,
+    which answers this process's share of the requests."""
     from tracr_bench.models import load_model
 
-    lm, tok = load_model(run.path, device=run.device)
+    lm, tok = load_model(run.path, device=procs.device(run.device))
     if run.engine == "fast":
         from tracr_bench.evaluate.fast_engine import FastHFLM
 
-        return FastHFLM(
-            pretrained=lm, tokenizer=tok, batch_size=run.batch_size, progress=run.progress
-        )
-    from lm_eval.models.huggingface import HFLM
+        progress = run.progress and procs.is_main
+        hflm = FastHFLM(pretrained=lm, tokenizer=tok, batch_size=run.batch_size, progress=progress)
+    else:
+        from lm_eval.models.huggingface import HFLM
 
-    return HFLM(pretrained=lm, tokenizer=tok, batch_size=run.batch_size)
-
-
-def _evaluated(task: Task, split: str, run: RunSettings) -> tuple:
-    """The examples this run evaluates: the first ``limit`` of the split's one draw."""
-    return split_examples(task, split, run.seed)[: run.limit]
-
-
-def check_context(rows: list[SplitResult], run: RunSettings, hflm) -> None:
-    """Mark the splits whose longest prompt plus the answer budget exceeds the model's context
-    (lm-eval would cut them on the left without a word)."""
-    for row, (task, split) in zip(rows, run.pairs, strict=True):
-        examples = _evaluated(task, split, run)
-        if not examples:
-            row.skipped = "the split is empty"
-            continue
-        longest = max(len(hflm.tok_encode(ex.prompt)) for ex in examples)
-        row.max_prompt_tokens = longest
-        need = longest + max_gen_toks(task, split)
-        if need > hflm.max_length:
-            row.skipped = (
-                f"prompts up to {longest} tokens + {need - longest} to generate exceed the "
-                f"model's context of {hflm.max_length} tokens"
-            )
-
-
-def count_lengths(rows: list[SplitResult], run: RunSettings) -> None:
-    """Each split's length buckets with the number of evaluated inputs in each (the accuracy
-    comes from lm-eval, ``results.add_scores``)."""
-    for row, (task, split) in zip(rows, run.pairs, strict=True):
-        lengths = [ex.length for ex in _evaluated(task, split, run)]
-        row.length_buckets = [
-            {
-                "min_length": b.lo,
-                "max_length": b.hi,
-                "n": sum(1 for n in lengths if b.lo <= n <= b.hi),
-                "accuracy": None,
-            }
-            for b in length_buckets(task, split)
-        ]
-
-
-def add_oracle(rows: list[SplitResult], run: RunSettings, tokenizer) -> None:
-    """The compiled program on the same examples, read through the model's tokenizer. It is the
-    tokenizer lm-eval holds: lm-eval only gives it a pad token and sets its padding side while
-    it pads, and the translation reads neither."""
-    from tqdm.auto import tqdm
-
-    from tracr_bench.compiler.oracle import run_oracle
-
-    bar = tqdm(rows, desc="oracle", unit="split", disable=not run.progress)
-    for row in bar:
-        bar.set_postfix_str(f"{row.task}/{row.split}")
-        try:
-            res = run_oracle(
-                get_task(row.task),
-                row.split,
-                tokenizer,
-                limit=run.limit,
-                seed=run.seed,
-                cache_dir=run.cache_dir,
-            )
-        except (TaskError, ValueError) as err:
-            row.oracle_note = f"n/a: {str(err).splitlines()[0]}"
-            continue
-        row.oracle_accuracy = res.accuracy
-        if res.exempt:
-            row.oracle_note = f"exempt: {res.exempt}"
+        hflm = HFLM(pretrained=lm, tokenizer=tok, batch_size=run.batch_size)
+    procs.share_requests(hflm)
+    return hflm
 
 
 def read_retention_shard() -> tuple[dict, str | None]:
@@ -297,9 +197,12 @@ def lm_eval_configs_for(pairs: list[tuple[Task, str]]) -> Iterator[tuple[Path, s
         yield Path(tmp), "tasks/lm_eval is out of date (run `tracr-bench lm-eval-configs`)"
 
 
-def run_lm_eval(hflm, names: list[str], include: Path, run: RunSettings) -> dict:
-    """``lm_eval.simple_evaluate`` on the named tasks of ``include`` ({} if there are none)."""
-    if not names:
+def run_lm_eval(
+    hflm, names: list[str], general: GeneralTasks, include: Path, run: RunSettings
+) -> dict | None:
+    """``lm_eval.simple_evaluate`` on the named tasks of ``include`` and the general tasks ({}
+    if there are none; None on every process but the main one)."""
+    if not names and not general.objects:
         return {}
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -308,8 +211,21 @@ def run_lm_eval(hflm, names: list[str], include: Path, run: RunSettings) -> dict
         include_path=str(include), include_defaults=False, metadata={"seed": run.seed}
     )
     return lm_eval.simple_evaluate(
-        model=hflm, tasks=names, limit=run.limit, task_manager=manager, log_samples=False
+        model=hflm,
+        tasks=[*names, *general.objects],
+        limit=run.limit,
+        task_manager=manager,
+        log_samples=False,
     )
+
+
+def write_results(run: RunSettings, data: dict) -> None:
+    """The results file, written atomically (main process only)."""
+    if run.output is None:
+        return
+    from lm_eval.utils import handle_non_serializable
+
+    write_json_atomic(run.output, data, default=handle_non_serializable)
 
 
 __all__ = ["ENGINES", "check_inputs", "evaluate", "select"]
