@@ -10,17 +10,17 @@ RASP program (causal, 3 layers; 142 residual dims at the injection length 59):
    3 digits; positions before the trigger are never read);
 3. ``count_digit``: the ``digit_index``-th decimal digit of ``n_x`` (categorical SequenceMap).
 
-A SelectorWidth decodes 1/(w+1); telling w from w+1 needs ``mlp_exactness`` > ~max_seq_len**2,
-hence 10**5 (measured exact up to 140 positions).
+A SelectorWidth decodes 1/(w+1); telling w from w+1 needs ``mlp_exactness`` >= 2 N (N + 1) for
+N positions, hence 10**5 for the oracle's 140 (at 10**3 the injection program answers 97.2% of
+500 training inputs; ``benchmarks/task_report.py --exactness``).
 """
 
 from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap
+from tracr_bench.task import Split, Task, TokenMap, standard_splits
 
-FILLER = "_"
 TRIGGER = ":"
 MIN_LEN, MAX_LEN = 5, 40
 OOD_MAX_LEN = 120
@@ -59,14 +59,10 @@ def _x_only():
 def program():
     from tracr.rasp import rasp
 
-    n_x = rasp.categorical(
-        rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == "x"))
-    ).named("n_x")
-    prev = rasp.categorical(
-        rasp.Aggregate(
-            rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == q - 1), rasp.tokens
-        )
-    ).named("prev")
+    from tracr_bench.task import lib
+
+    n_x = lib.count_so_far(lambda t: t == "x", name="n_x")
+    prev = lib.shift_by(1, rasp.tokens, name="prev")
     digit_index = rasp.categorical(
         rasp.SequenceMap(
             lambda tok, p: 0 if tok == TRIGGER else (1 if p == TRIGGER else 2), rasp.tokens, prev
@@ -85,53 +81,41 @@ TASK = Task(
     description="How many times does x occur in a space-separated string of x/y? Answer digits.",
     version=1,
     program=program,
-    token_map=TokenMap(symbols={"x": "x"}, filler=FILLER, trigger=TRIGGER, trigger_symbol=TRIGGER),
+    token_map=TokenMap.identity(["x"], trigger=TRIGGER),
     prompt=prompt,
     target=target,
     answer_units=answer_units,
-    splits={
-        "train": Split(
-            "train",
-            f"{MIN_LEN}-{MAX_LEN} tokens of x/y with at least one y",
-            MIN_LEN,
-            MAX_LEN,
-            50_000,
-            draw=_with_other(MIN_LEN, MAX_LEN, "y"),
+    splits=[
+        *standard_splits(
+            _with_other(MIN_LEN, MAX_LEN, "y"),
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
+            description=f"{MIN_LEN}-{MAX_LEN} tokens of x/y with at least one y",
         ),
-        "test": Split(
-            "test",
-            "same distribution as train",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
-            draw=_with_other(MIN_LEN, MAX_LEN, "y"),
-        ),
-        "x_only": Split(
-            "x_only",
-            f"n x's and nothing else, n = 1..{X_ONLY_MAX}",
-            1,
-            X_ONLY_MAX,
-            X_ONLY_MAX,
+        Split(
+            name="x_only",
+            description=f"n x's and nothing else, n = 1..{X_ONLY_MAX}",
+            min_length=1,
+            max_length=X_ONLY_MAX,
+            size=X_ONLY_MAX,
             enumerate=_x_only,
         ),
-        "replace_y": Split(
-            "replace_y",
-            "as train, with y replaced by z",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="replace_y",
+            description="as train, with y replaced by z",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_with_other(MIN_LEN, MAX_LEN, "z"),
         ),
-        "length": Split(
-            "length",
-            f"{MIN_LEN}-{OOD_MAX_LEN} tokens of x/y with at least one y",
-            MIN_LEN,
-            OOD_MAX_LEN,
-            4_000,
+        Split(
+            name="length",
+            description=f"{MIN_LEN}-{OOD_MAX_LEN} tokens of x/y with at least one y",
+            min_length=MIN_LEN,
+            max_length=OOD_MAX_LEN,
             draw=_with_other(MIN_LEN, OOD_MAX_LEN, "y"),
         ),
-    },
-    injection_max_seq_len=59,
-    oracle_max_seq_len=140,
+    ],
+    # the oracle's 140 positions need 2 * 140 * 141 = 39,480; one value for both programs keeps
+    # the injection program's weights (and the models injected with it) as they were
     mlp_exactness=100_000,
 )

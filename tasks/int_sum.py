@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap
+from tracr_bench.task import Split, Task, TokenMap, standard_splits
 
 DIGITS = tuple("0123456789")
-FILLER = "_"
 TRIGGER = "="
 PLUS = "+"
 POINT = "."
@@ -105,6 +104,8 @@ def make_program(max_digits: int, max_answer_digits: int):
     answers of at most ``max_answer_digits`` digits (what fits in the compiled length)."""
     from tracr.rasp import rasp
 
+    from tracr_bench.task import lib
+
     G, P, K = "G", "P", "K"  # the column generates / propagates / kills a carry
 
     def safe(f, default=None):
@@ -139,27 +140,20 @@ def make_program(max_digits: int, max_answer_digits: int):
         return rasp.numerical(x).named(name)
 
     tokens = rasp.tokens
-    n_digits = cat(
-        rasp.SelectorWidth(rasp.Select(tokens, tokens, lambda k, q: k in DIGITS)), "n_digits"
-    )
+    n_digits = lib.count_so_far(lambda k: k in DIGITS, name="n_digits")
     digit_val = num(
         rasp.Map(lambda s: int(s) / 10 if s in DIGITS else 0, tokens),
         "digit_val",
     )
-    is_point = num(rasp.Map(lambda s: 1 if s == POINT else 0, tokens), "is_point")
-    prefix = rasp.Select(tokens, tokens, rasp.Comparison.TRUE)
-    point_frac = num(rasp.Aggregate(prefix, is_point, default=0), "point_frac")
+    is_point = lib.indicator(lambda s: s == POINT, name="is_point")
+    point_frac = lib.frac_so_far(is_point, name="point_frac")
     decimal = cat(rasp.Map(lambda x: x > 0, point_frac), "decimal")
     cur_point = cat(rasp.Map(lambda s: s == POINT, tokens), "cur_point")
     # a decimal answer and not at its point: where the point may come next
     dot_next = cat(rasp.SequenceMap(safe(lambda d, c: d and not c), decimal, cur_point), "dot_next")
 
-    len_a = cat(
-        rasp.Aggregate(rasp.Select(tokens, tokens, lambda k, q: k == PLUS), n_digits), "len_a"
-    )
-    len_ab = cat(
-        rasp.Aggregate(rasp.Select(tokens, tokens, lambda k, q: k == TRIGGER), n_digits), "len_ab"
-    )
+    len_a = lib.value_at(PLUS, n_digits, name="len_a")
+    len_ab = lib.value_at(TRIGGER, n_digits, name="len_ab")
     key = cat(
         rasp.SelectorWidth(rasp.Select(tokens, tokens, lambda k, q: k in DIGITS and q in DIGITS)),
         "key",
@@ -296,51 +290,35 @@ TASK = Task(
     version=1,
     program=program,
     oracle_program=oracle_program,
-    token_map=TokenMap(
-        symbols={s: s for s in DIGITS + (PLUS, POINT)},
-        filler=FILLER,
-        trigger=TRIGGER,
-        trigger_symbol=TRIGGER,
-    ),
+    token_map=TokenMap.identity(DIGITS + (PLUS, POINT), trigger=TRIGGER),
     prompt=prompt,
     target=target,
     answer_units=answer_units,
-    splits={
-        "train": Split(
-            "train",
-            f"a, b uniform in [0, {TRAIN_MAX})",
-            3,
-            7,
-            50_000,
-            draw=_draw_train,
+    splits=[
+        *standard_splits(
+            _draw_train, min_length=3, max_length=7, description=f"a, b uniform in [0, {TRAIN_MAX})"
         ),
-        "test": Split("test", "same distribution as train", 3, 7, 4_000, draw=_draw_train),
-        "length": Split(
-            "length",
-            f"operands of 1-{LENGTH_MAX_DIGITS} digits (digit count uniform)",
-            3,
-            2 * LENGTH_MAX_DIGITS + 1,
-            4_000,
+        Split(
+            name="length",
+            description=f"operands of 1-{LENGTH_MAX_DIGITS} digits (digit count uniform)",
+            min_length=3,
+            max_length=2 * LENGTH_MAX_DIGITS + 1,
             draw=_draw_length,
         ),
-        "cascading_overflow": Split(
-            "cascading_overflow",
-            "a + (k*100 - a), k = 1..9, 0 < a < k*100: the carry ripples through every column",
-            3,
-            7,
-            4_000,
+        Split(
+            name="cascading_overflow",
+            description="a + (k*100 - a), k = 1..9, 0 < a < k*100: the carry ripples through "
+            "every column",
+            min_length=3,
+            max_length=7,
             draw=_draw_cascade,
         ),
-        "decimals": Split(
-            "decimals",
-            "x.xx + y.yy (answer with two decimals)",
-            9,
-            9,
-            4_000,
+        Split(
+            name="decimals",
+            description="x.xx + y.yy (answer with two decimals)",
+            min_length=9,
+            max_length=9,
             draw=_draw_decimals,
         ),
-    },
-    injection_max_seq_len=11,
-    oracle_max_seq_len=15,
-    mlp_exactness=1_000,
+    ],
 )

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap, uniform_strings
+from tracr_bench.task import Split, Task, TokenMap, standard_splits, uniform_strings
 
 BITS = ("0", "1")
-FILLER = "_"
-TRIGGER = ":"
 MIN_LEN, MAX_LEN = 4, 16  # train / test input lengths, in bits
 OOD_MAX_LEN = 40
 
@@ -35,14 +33,10 @@ def _draw_skewed(rng: random.Random) -> tuple[str, ...]:
 
 
 def program():
-    from tracr.rasp import rasp
+    from tracr_bench.task import lib  # imports tracr: only when the program is built
 
-    ones = rasp.numerical(
-        rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == "1"))
-    ).named("ones")
-    return rasp.categorical(rasp.Map(lambda x: "yes" if round(x) % 2 else "no", ones)).named(
-        "parity"
-    )
+    ones = lib.count_so_far(lambda t: t == "1", numerical=True, name="ones")
+    return lib.yes_no(lambda x: round(x) % 2, ones, name="parity")
 
 
 TASK = Task(
@@ -50,46 +44,30 @@ TASK = Task(
     description="Is the number of ones in a bit string odd? Answer yes or no.",
     version=1,
     program=program,
-    token_map=TokenMap(
-        symbols={b: b for b in BITS}, filler=FILLER, trigger=TRIGGER, trigger_symbol=TRIGGER
-    ),
+    token_map=TokenMap.identity(BITS, trigger=":"),
     prompt=prompt,
     target=target,
-    splits={
-        "train": Split(
-            "train",
-            f"{MIN_LEN}-{MAX_LEN} uniform random bits",
-            MIN_LEN,
-            MAX_LEN,
-            50_000,
-            draw=uniform_strings(BITS, MIN_LEN, MAX_LEN),
+    splits=[
+        *standard_splits(
+            uniform_strings(BITS, MIN_LEN, MAX_LEN),
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
+            description=f"{MIN_LEN}-{MAX_LEN} uniform random bits",
         ),
-        "test": Split(
-            "test",
-            "same distribution as train",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
-            draw=uniform_strings(BITS, MIN_LEN, MAX_LEN),
-        ),
-        "length": Split(
-            "length",
-            f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} uniform random bits",
-            MAX_LEN + 1,
-            OOD_MAX_LEN,
-            4_000,
+        Split(
+            name="length",
+            description=f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} uniform random bits",
+            min_length=MAX_LEN + 1,
+            max_length=OOD_MAX_LEN,
             draw=uniform_strings(BITS, MAX_LEN + 1, OOD_MAX_LEN),
         ),
-        "skewed": Split(
-            "skewed",
-            f"{MIN_LEN}-{MAX_LEN} bits, each 1 with probability 0.1 or 0.9 (per string)",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="skewed",
+            description=f"{MIN_LEN}-{MAX_LEN} bits, each 1 with probability 0.1 or 0.9 "
+            "(per string)",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_draw_skewed,
         ),
-    },
-    injection_max_seq_len=33,
-    oracle_max_seq_len=57,
-    mlp_exactness=10_000,
+    ],
 )

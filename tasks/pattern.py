@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap
+from tracr_bench.task import Split, Task, TokenMap, standard_splits
 
 LETTERS = ("x", "y", "z")
 TRAIN_LETTERS = LETTERS[:2]
-FILLER = "_"
-TRIGGER = ":"
 MIN_LEN, MAX_LEN = 6, 24  # train / test input lengths, in letters
 OOD_MAX_LEN = 48
 
@@ -114,13 +112,10 @@ def _draw_one_flip(rng: random.Random) -> tuple[str, ...]:
 def program():
     from tracr.rasp import rasp
 
-    def shifted(offset: int):
-        return rasp.Aggregate(
-            rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == q - offset), rasp.tokens
-        )
+    from tracr_bench.task import lib
 
-    prev1 = shifted(1).named("prev1")
-    prev2 = shifted(2).named("prev2")
+    prev1 = lib.shift_by(1, name="prev1")
+    prev2 = lib.shift_by(2, name="prev2")
     same_as_prev2 = rasp.SequenceMap(
         lambda a, t: t in LETTERS and a == t, prev2, rasp.tokens
     ).named("same_as_prev2")
@@ -132,10 +127,8 @@ def program():
     )
     # Queries are the tokens (never a zero vector); keys where ``aba`` has no value (the first two
     # positions, whose shifted Aggregates select nothing) are never selected.
-    count = rasp.numerical(
-        rasp.SelectorWidth(rasp.Select(aba, rasp.tokens, lambda k, q: k is True))
-    ).named("aba_count")
-    return rasp.categorical(rasp.Map(lambda c: "yes" if c > 0.5 else "no", count)).named("pattern")
+    count = lib.count_so_far(lambda k: k is True, keys=aba, numerical=True, name="aba_count")
+    return lib.yes_no(lambda c: c > 0.5, count, name="pattern")
 
 
 TASK = Task(
@@ -144,55 +137,39 @@ TASK = Task(
     "(an a-b-a window)? Answer yes or no.",
     version=1,
     program=program,
-    token_map=TokenMap(
-        symbols={c: c for c in LETTERS}, filler=FILLER, trigger=TRIGGER, trigger_symbol=TRIGGER
-    ),
+    token_map=TokenMap.identity(LETTERS, trigger=":"),
     prompt=prompt,
     target=target,
-    splits={
-        "train": Split(
-            "train",
-            f"{MIN_LEN}-{MAX_LEN} letters over x/y, half with the pattern",
-            MIN_LEN,
-            MAX_LEN,
-            50_000,
-            draw=_balanced(MIN_LEN, MAX_LEN, TRAIN_LETTERS),
+    splits=[
+        *standard_splits(
+            _balanced(MIN_LEN, MAX_LEN, TRAIN_LETTERS),
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
+            description=f"{MIN_LEN}-{MAX_LEN} letters over x/y, half with the pattern",
         ),
-        "test": Split(
-            "test",
-            "same distribution as train",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
-            draw=_balanced(MIN_LEN, MAX_LEN, TRAIN_LETTERS),
-        ),
-        "length": Split(
-            "length",
-            f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} letters over x/y, half with the pattern",
-            MAX_LEN + 1,
-            OOD_MAX_LEN,
-            4_000,
+        Split(
+            name="length",
+            description=f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} letters over x/y, half "
+            "with the pattern",
+            min_length=MAX_LEN + 1,
+            max_length=OOD_MAX_LEN,
             draw=_balanced(MAX_LEN + 1, OOD_MAX_LEN, TRAIN_LETTERS),
         ),
-        "new_letter": Split(
-            "new_letter",
-            f"{MIN_LEN}-{MAX_LEN} letters over x/y/z (z unseen in training), half with it",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="new_letter",
+            description=f"{MIN_LEN}-{MAX_LEN} letters over x/y/z (z unseen in training), half "
+            "with it",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_balanced(MIN_LEN, MAX_LEN, LETTERS),
         ),
-        "one_flip": Split(
-            "one_flip",
-            f"near miss: {MIN_LEN}-{MAX_LEN} pattern-free x/y strings and the same kind with one "
-            "letter flipped to create the pattern",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="one_flip",
+            description=f"near miss: {MIN_LEN}-{MAX_LEN} pattern-free x/y strings and the same "
+            "kind with one letter flipped to create the pattern",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_draw_one_flip,
         ),
-    },
-    injection_max_seq_len=42,
-    oracle_max_seq_len=66,
-    mlp_exactness=10_000,
+    ],
 )

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap, uniform_strings
+from tracr_bench.task import Split, Task, TokenMap, standard_splits, uniform_strings
 
 DIGITS = tuple("0123456789")
 TRAIN_DIGITS = DIGITS[:7]  # 0-6; 7-9 are held out for the ``new_digits`` split
 NEW_DIGITS = DIGITS[7:]
-FILLER = "_"
 TRIGGER = "="
 MIN_LEN, MAX_LEN = 2, 12  # train / test input lengths, in digits
 OOD_MAX_LEN = 20
@@ -62,15 +61,13 @@ def _draw_repeats(rng: random.Random) -> tuple[str, ...]:
 def program():
     from tracr.rasp import rasp
 
+    from tracr_bench.task import lib
+
     def is_digit(x) -> bool:
         return x in DIGITS
 
-    digits_so_far = rasp.SelectorWidth(
-        rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: is_digit(k))
-    ).named("digits_so_far")
-    n_inputs = rasp.Aggregate(
-        rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == TRIGGER), digits_so_far
-    ).named("n_inputs")
+    digits_so_far = lib.count_so_far(is_digit, name="digits_so_far")
+    n_inputs = lib.value_at(TRIGGER, digits_so_far, name="n_inputs")
     digit_rank = rasp.SequenceMap(
         lambda d, t: d if is_digit(t) else 0, digits_so_far, rasp.tokens
     ).named("digit_rank")
@@ -93,54 +90,36 @@ TASK = Task(
     description="Reverse a sequence of digits; answered one digit token at a time.",
     version=1,
     program=program,
-    token_map=TokenMap(
-        symbols={d: d for d in DIGITS}, filler=FILLER, trigger=TRIGGER, trigger_symbol=TRIGGER
-    ),
+    token_map=TokenMap.identity(DIGITS, trigger=TRIGGER),
     prompt=prompt,
     target=target,
-    splits={
-        "train": Split(
-            "train",
-            f"{MIN_LEN}-{MAX_LEN} digits, each uniform over 0-6",
-            MIN_LEN,
-            MAX_LEN,
-            50_000,
-            draw=uniform_strings(TRAIN_DIGITS, MIN_LEN, MAX_LEN),
+    splits=[
+        *standard_splits(
+            uniform_strings(TRAIN_DIGITS, MIN_LEN, MAX_LEN),
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
+            description=f"{MIN_LEN}-{MAX_LEN} digits, each uniform over 0-6",
         ),
-        "test": Split(
-            "test",
-            "same distribution as train",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
-            draw=uniform_strings(TRAIN_DIGITS, MIN_LEN, MAX_LEN),
-        ),
-        "length": Split(
-            "length",
-            f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} digits over 0-6",
-            MAX_LEN + 1,
-            OOD_MAX_LEN,
-            4_000,
+        Split(
+            name="length",
+            description=f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} digits over 0-6",
+            min_length=MAX_LEN + 1,
+            max_length=OOD_MAX_LEN,
             draw=uniform_strings(TRAIN_DIGITS, MAX_LEN + 1, OOD_MAX_LEN),
         ),
-        "new_digits": Split(
-            "new_digits",
-            f"unseen digits: {MIN_LEN}-{MAX_LEN} digits over 0-9, at least one of 7-9",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="new_digits",
+            description=f"unseen digits: {MIN_LEN}-{MAX_LEN} digits over 0-9, at least one of 7-9",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_draw_new_digits,
         ),
-        "repeats": Split(
-            "repeats",
-            f"{MIN_LEN}-{MAX_LEN} digits: two digits of 0-6 in runs of 2-5",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="repeats",
+            description=f"{MIN_LEN}-{MAX_LEN} digits: two digits of 0-6 in runs of 2-5",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_draw_repeats,
         ),
-    },
-    injection_max_seq_len=30,
-    oracle_max_seq_len=46,
-    mlp_exactness=10_000,
+    ],
 )

@@ -23,7 +23,8 @@ tracr discretises a numerical input at every value of its *inferred* value set, 
 difference of two means that set holds ~length**2 values, most of them (like 1/44 - 1/45) no
 real prefix can produce; the Maps return None (drop the breakpoint) unless the value is a
 fraction k/l with l <= MAX_POSITIONS. Every real value is such a fraction, so a nonzero one is
-at least 1/MAX_POSITIONS from 0 and ``mlp_exactness`` 1,000 separates them.
+at least 1/MAX_POSITIONS from 0 and ``mlp_exactness`` 1,000 (the value computed from the
+program: ``sign_t`` needs 252) separates them.
 """
 
 from __future__ import annotations
@@ -31,13 +32,11 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from tracr_bench.task import Split, Task, TokenMap
+from tracr_bench.task import Split, Task, TokenMap, standard_splits
 
 PAIRS = ("()", "[]", "{}")
 NEW_PAIR = "<>"
 BRACKETS = tuple("".join(PAIRS))
-FILLER = "_"
-TRIGGER = ":"
 MIN_LEN, MAX_LEN = 5, 30
 OOD_MAX_LEN = 90
 ALMOST_MIN, ALMOST_MAX = 15, 90  # balanced lengths (even), before dropping the last symbol
@@ -108,6 +107,8 @@ def _almost_balanced(rng: random.Random) -> tuple[str, ...]:
 def program():
     from tracr.rasp import rasp
 
+    from tracr_bench.task import lib
+
     def breakpoints_of_fractions(f):
         """Keep only inputs that are a fraction k/l with l <= MAX_POSITIONS (every value a
         difference of two prefix fractions can take); None drops the others from tracr's
@@ -119,18 +120,14 @@ def program():
 
         return g
 
-    everything = rasp.Select(rasp.tokens, rasp.tokens, rasp.Comparison.TRUE).named("prefix")
+    everything = lib.prefix().named("prefix")
     oks = []
     for t, (o, c) in enumerate(PAIRS):
-        is_o = rasp.numerical(rasp.Map(lambda s, o=o: 1 if s == o else 0, rasp.tokens))
-        is_c = rasp.numerical(rasp.Map(lambda s, c=c: 1 if s == c else 0, rasp.tokens))
-        o_frac = rasp.numerical(rasp.Aggregate(everything, is_o.named(f"open_{t}"), default=0))
-        c_frac = rasp.numerical(rasp.Aggregate(everything, is_c.named(f"close_{t}"), default=0))
-        diff = rasp.numerical(
-            rasp.LinearSequenceMap(
-                o_frac.named(f"open_frac_{t}"), c_frac.named(f"close_frac_{t}"), 1, -1
-            )
-        ).named(f"diff_{t}")
+        is_o = lib.indicator(lambda s, o=o: s == o, name=f"open_{t}")
+        is_c = lib.indicator(lambda s, c=c: s == c, name=f"close_{t}")
+        o_frac = lib.frac_so_far(is_o, select=everything, name=f"open_frac_{t}")
+        c_frac = lib.frac_so_far(is_c, select=everything, name=f"close_frac_{t}")
+        diff = rasp.numerical(rasp.LinearSequenceMap(o_frac, c_frac, 1, -1)).named(f"diff_{t}")
         sign = rasp.categorical(
             rasp.Map(
                 breakpoints_of_fractions(
@@ -142,7 +139,7 @@ def program():
         neg = rasp.numerical(
             rasp.Map(lambda x: 1 if x == "neg" else 0, sign, simplify=False)
         ).named(f"neg_{t}")  # simplify=False: composing with sign_t would undo its breakpoints
-        neg_frac = rasp.numerical(rasp.Aggregate(everything, neg, default=0)).named(f"neg_frac_{t}")
+        neg_frac = lib.frac_so_far(neg, select=everything, name=f"neg_frac_{t}")
         went_neg = rasp.categorical(rasp.Map(lambda x: x > 0, neg_frac)).named(f"went_neg_{t}")
         ok = rasp.categorical(
             rasp.SequenceMap(lambda w, s: (not w) and s == "zero", went_neg, sign)
@@ -159,59 +156,42 @@ TASK = Task(
     description="Are the brackets ()[]{} correctly matched (each pair separately)? yes / no.",
     version=1,
     program=program,
-    token_map=TokenMap(
-        symbols={b: b for b in BRACKETS}, filler=FILLER, trigger=TRIGGER, trigger_symbol=TRIGGER
-    ),
+    token_map=TokenMap.identity(BRACKETS, trigger=":"),
     prompt=prompt,
     target=target,
-    splits={
-        "train": Split(
-            "train",
-            f"{MIN_LEN}-{MAX_LEN} symbols: half uniform random strings, half balanced",
-            MIN_LEN,
-            MAX_LEN,
-            50_000,
-            draw=_mixed(MIN_LEN, MAX_LEN, PAIRS),
+    splits=[
+        *standard_splits(
+            _mixed(MIN_LEN, MAX_LEN, PAIRS),
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
+            description=f"{MIN_LEN}-{MAX_LEN} symbols: half uniform random strings, half balanced",
         ),
-        "test": Split(
-            "test",
-            "same distribution as train",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
-            draw=_mixed(MIN_LEN, MAX_LEN, PAIRS),
-        ),
-        "length": Split(
-            "length",
-            f"{MIN_LEN}-{OOD_MAX_LEN} symbols, same mix",
-            MIN_LEN,
-            OOD_MAX_LEN,
-            4_000,
+        Split(
+            name="length",
+            description=f"{MIN_LEN}-{OOD_MAX_LEN} symbols, same mix",
+            min_length=MIN_LEN,
+            max_length=OOD_MAX_LEN,
             draw=_mixed(MIN_LEN, OOD_MAX_LEN, PAIRS),
         ),
-        "new_token": Split(
-            "new_token",
-            f"adds the pair {NEW_PAIR}: {MIN_LEN}-{MAX_LEN} symbols over 4 pairs, same mix",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="new_token",
+            description=f"adds the pair {NEW_PAIR}: {MIN_LEN}-{MAX_LEN} symbols over 4 pairs, "
+            "same mix",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_mixed(MIN_LEN, MAX_LEN, PAIRS + (NEW_PAIR,)),
             oracle_exempt=(
                 f"the program's vocabulary has no {NEW_PAIR}: those tokens translate to the "
                 "filler, so the program cannot check that pair"
             ),
         ),
-        "almost_balanced": Split(
-            "almost_balanced",
-            f"balanced strings of {ALMOST_MIN + 1}-{ALMOST_MAX} with the last symbol removed "
-            "(all 'no')",
-            ALMOST_MIN,
-            ALMOST_MAX - 1,
-            4_000,
+        Split(
+            name="almost_balanced",
+            description=f"balanced strings of {ALMOST_MIN + 1}-{ALMOST_MAX} with the last symbol "
+            "removed (all 'no')",
+            min_length=ALMOST_MIN,
+            max_length=ALMOST_MAX - 1,
             draw=_almost_balanced,
         ),
-    },
-    injection_max_seq_len=44,
-    oracle_max_seq_len=104,
-    mlp_exactness=1_000,
+    ],
 )

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import random
 
-from tracr_bench.task import Split, Task, TokenMap, uniform_strings
+from tracr_bench.task import Split, Task, TokenMap, standard_splits, uniform_strings
 
 DIGITS = tuple("0123456789")
-FILLER = "_"
 TRIGGER = "="
 MIN_LEN, MAX_LEN = 2, 10  # train / test input lengths, in digits
 OOD_MAX_LEN = 16
@@ -50,18 +49,14 @@ def _draw_descending(rng: random.Random) -> tuple[str, ...]:
 def program():
     from tracr.rasp import rasp
 
-    def digit_le(v: int):
-        return lambda k, q: k in DIGITS and int(k) <= v
+    from tracr_bench.task import lib
 
     counts = [
-        rasp.numerical(
-            rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, digit_le(v)))
-        ).named(f"count_le_{v}")
+        lib.count_so_far(lambda k, v=v: k in DIGITS and int(k) <= v, numerical=True,
+                         name=f"count_le_{v}")
         for v in range(9)
-    ]
-    trigger_pos = rasp.Aggregate(
-        rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == TRIGGER), rasp.indices
-    ).named("trigger_pos")
+    ]  # fmt: skip
+    trigger_pos = lib.value_at(TRIGGER, rasp.indices, name="trigger_pos")
     answers_plus_one = rasp.numerical(
         rasp.SelectorWidth(
             rasp.Select(rasp.indices, trigger_pos, lambda k, q: q is not None and k >= q)
@@ -73,15 +68,10 @@ def program():
             f"slack_{v}"
         )
         done.append(rasp.categorical(rasp.Map(lambda x: int(x < -1.5), slack)).named(f"done_{v}"))
-
-    def add(a, b, name):
-        return rasp.categorical(rasp.SequenceMap(lambda x, y: x + y, a, b)).named(name)
-
-    s01, s23 = add(done[0], done[1], "done_0_1"), add(done[2], done[3], "done_2_3")
-    s45, s67 = add(done[4], done[5], "done_4_5"), add(done[6], done[7], "done_6_7")
-    s03, s47 = add(s01, s23, "done_0_3"), add(s45, s67, "done_4_7")
-    s07 = add(s03, s47, "done_0_7")
-    return rasp.categorical(rasp.SequenceMap(lambda x, y: str(x + y), s07, done[8])).named("sort")
+    done_0_7 = lib.balanced_tree(done[:8], lambda x, y: x + y, name=lambda a, b: f"done_{a}_{b}")
+    return rasp.categorical(rasp.SequenceMap(lambda x, y: str(x + y), done_0_7, done[8])).named(
+        "sort"
+    )
 
 
 TASK = Task(
@@ -90,54 +80,36 @@ TASK = Task(
     "digit token at a time.",
     version=1,
     program=program,
-    token_map=TokenMap(
-        symbols={d: d for d in DIGITS}, filler=FILLER, trigger=TRIGGER, trigger_symbol=TRIGGER
-    ),
+    token_map=TokenMap.identity(DIGITS, trigger=TRIGGER),
     prompt=prompt,
     target=target,
-    splits={
-        "train": Split(
-            "train",
-            f"{MIN_LEN}-{MAX_LEN} digits, each uniform over 0-9",
-            MIN_LEN,
-            MAX_LEN,
-            50_000,
-            draw=uniform_strings(DIGITS, MIN_LEN, MAX_LEN),
+    splits=[
+        *standard_splits(
+            uniform_strings(DIGITS, MIN_LEN, MAX_LEN),
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
+            description=f"{MIN_LEN}-{MAX_LEN} digits, each uniform over 0-9",
         ),
-        "test": Split(
-            "test",
-            "same distribution as train",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
-            draw=uniform_strings(DIGITS, MIN_LEN, MAX_LEN),
-        ),
-        "length": Split(
-            "length",
-            f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} uniform digits",
-            MAX_LEN + 1,
-            OOD_MAX_LEN,
-            4_000,
+        Split(
+            name="length",
+            description=f"longer inputs: {MAX_LEN + 1}-{OOD_MAX_LEN} uniform digits",
+            min_length=MAX_LEN + 1,
+            max_length=OOD_MAX_LEN,
             draw=uniform_strings(DIGITS, MAX_LEN + 1, OOD_MAX_LEN),
         ),
-        "sorted": Split(
-            "sorted",
-            f"near miss: {MIN_LEN}-{MAX_LEN} digits already in ascending order",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="sorted",
+            description=f"near miss: {MIN_LEN}-{MAX_LEN} digits already in ascending order",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_draw_sorted,
         ),
-        "descending": Split(
-            "descending",
-            f"near miss: {MIN_LEN}-{MAX_LEN} digits in descending order",
-            MIN_LEN,
-            MAX_LEN,
-            4_000,
+        Split(
+            name="descending",
+            description=f"near miss: {MIN_LEN}-{MAX_LEN} digits in descending order",
+            min_length=MIN_LEN,
+            max_length=MAX_LEN,
             draw=_draw_descending,
         ),
-    },
-    injection_max_seq_len=26,
-    oracle_max_seq_len=38,
-    mlp_exactness=10_000,
+    ],
 )

@@ -1,17 +1,32 @@
-"""The oracle: the compiled program behind the default tokenizer scores 100% on every split
-where it must; bad input gives one clear error."""
+"""The oracle: the compiled programs behind the default tokenizer score 100% on every split
+where they must; a task that falls short is told the likely cause; bad input gives one clear
+error."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tracr.rasp import rasp
 from transformers import PreTrainedTokenizerFast
 
 from tests.conftest import task_names
 from tracr_bench.cli import main
 from tracr_bench.compiler.oracle import run_oracle
+from tracr_bench.compiler.task_programs import exactness_for, program_settings
 from tracr_bench.compiler.token_translation import TokenizerMismatch, Translator
-from tracr_bench.task import TaskError, get_task
+from tracr_bench.task import (
+    Split,
+    Task,
+    TaskError,
+    TokenMap,
+    get_task,
+    lib,
+    standard_splits,
+    uniform_strings,
+)
 
 
 def byte_tokenizer() -> PreTrainedTokenizerFast:
@@ -26,12 +41,15 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 @pytest.mark.parametrize("name", task_names())
 def test_oracle_is_perfect_on_a_sample_of_every_split(name, default_tokenizer):
+    """The oracle program on every evaluation split, the injection program on train: each
+    agrees with the solver, or the failure says its likely cause."""
     task = get_task(name)
-    for split in task.eval_splits:
-        res = run_oracle(task, split, default_tokenizer, limit=40, seed=5)
+    work = [("train", "injection")] + [(s, "oracle") for s in task.eval_splits]
+    for split, which in work:
+        res = run_oracle(task, split, default_tokenizer, limit=40, seed=5, which=which)
         assert res.n == min(40, task.splits[split].size)
         if res.exempt is None:
-            assert res.correct == res.n, (split, res.failures)
+            assert res.correct == res.n, (split, res.diagnosis, res.failures)
 
 
 def test_exempt_split_says_why():
@@ -74,3 +92,106 @@ def test_cli_oracle_json(capsys):
     (row,) = json.loads(capsys.readouterr().out)
     assert row["task"] == "count" and row["split"] == "x_only"
     assert row["n"] == 5 and row["accuracy"] == 1.0
+
+
+# ------------------------------------------------------------------ diagnosis of a failing task
+
+
+def tiny_task(program, target, *, prompt="Letters here ", mlp_exactness=None) -> Task:
+    """A task over x/z strings of 1-20 letters, small enough to compile in seconds."""
+    draw = uniform_strings("xz", 1, 20)
+    return Task(
+        name="tiny",
+        description="a throwaway task for the oracle's diagnosis",
+        version=1,
+        program=program,
+        token_map=TokenMap.identity("xz", trigger=":"),
+        prompt=lambda inp: prompt + " ".join(inp) + "\nAnswer:",
+        target=target,
+        splits=[
+            *standard_splits(
+                draw, min_length=1, max_length=20, description="x/z", train_size=60, test_size=60
+            ),
+            Split(
+                name="more", description="as test", min_length=1, max_length=20, size=30, draw=draw
+            ),
+        ],  # fmt: skip
+        mlp_exactness=mlp_exactness,
+    )
+
+
+def many_x():  # more than 9 x's? A numerical count read by a threshold
+    n_x = lib.count_so_far(lambda t: t == "x", numerical=True, name="n_x")
+    return lib.yes_no(lambda n: n > 9.5, n_x, name="many_x")
+
+
+def many_x_target(inp) -> str:
+    return " yes" if inp.count("x") > 9 else " no"
+
+
+def oracle_diagnosis(task, default_tokenizer, cache: Path) -> str | None:
+    res = run_oracle(task, "test", default_tokenizer, cache_dir=cache)
+    return res.diagnosis if res.correct < res.n else "100%"
+
+
+def test_low_mlp_exactness_is_named_with_the_value_that_works(default_tokenizer, tmp_path):
+    diagnosis = oracle_diagnosis(
+        tiny_task(many_x, many_x_target, mlp_exactness=100), default_tokenizer, tmp_path
+    )
+    assert "mlp_exactness 100 is too low for max_seq_len" in diagnosis, diagnosis
+    assert "SelectorWidth 'n_x' needs >= " in diagnosis
+    assert re.search(r"; [\d,]+ answers all 60 examples: declare mlp_exactness=\d+ ", diagnosis)
+    # left out, it is chosen from the program: 2 N (N + 1) for the SelectorWidth, rounded up
+    task = tiny_task(many_x, many_x_target)
+    settings = program_settings(task, "oracle", cache_dir=tmp_path)
+    n = settings.max_seq_len
+    assert settings.needed_exactness == 2 * n * (n + 1)
+    assert settings.mlp_exactness == exactness_for(2 * n * (n + 1)) and not (
+        settings.mlp_exactness_declared
+    )
+    assert oracle_diagnosis(task, default_tokenizer, tmp_path) == "100%"
+
+
+def test_a_program_checked_without_the_causal_mask_is_named(default_tokenizer, tmp_path):
+    def program():  # the length seen at position 0: the whole length only in rasp.evaluate
+        length = lib.length_so_far(name="length")
+        first = rasp.categorical(
+            rasp.Aggregate(rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == 0), length)
+        )
+        return lib.yes_no(lambda n: n > 1, first, name="long")
+
+    diagnosis = oracle_diagnosis(
+        tiny_task(program, lambda inp: " yes"), default_tokenizer, tmp_path
+    )
+    assert "right under rasp.evaluate" in diagnosis and "tracr.rasp.causal_eval" in diagnosis
+
+
+def test_prompt_words_read_as_symbols_and_wrong_programs_are_named(default_tokenizer, tmp_path):
+    def has_z():
+        return lib.yes_no(lambda n: n > 0, lib.count_so_far(lambda t: t == "z", numerical=True))
+
+    def target(inp) -> str:
+        return " yes" if "z" in inp else " no"
+
+    task = tiny_task(has_z, target, prompt="Is there a z? ")
+    diagnosis = oracle_diagnosis(task, default_tokenizer, tmp_path)
+    assert diagnosis.startswith("the prompt's own words are read as program symbols ['z']")
+    assert oracle_diagnosis(tiny_task(has_z, target), default_tokenizer, tmp_path) == "100%"
+
+    def has_two_z():
+        return lib.yes_no(lambda n: n > 1, lib.count_so_far(lambda t: t == "z", numerical=True))
+
+    diagnosis = oracle_diagnosis(tiny_task(has_two_z, target), default_tokenizer, tmp_path)
+    assert diagnosis.startswith("the RASP program itself answers ['no'] where the solver"), (
+        diagnosis
+    )
+
+
+def test_cli_oracle_prints_the_diagnosis_in_one_line(capsys, monkeypatch, tmp_path):
+    import tracr_bench.compiler.cli as compiler_cli
+
+    task = tiny_task(many_x, many_x_target, mlp_exactness=100)
+    monkeypatch.setattr(compiler_cli, "select_tasks", lambda arg: [task])
+    assert main(["oracle", "--split", "test", "--cache-dir", str(tmp_path)]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "mlp_exactness 100 is too low" in err[0], err

@@ -13,7 +13,7 @@ from tracr.rasp import causal_eval
 
 from tests.conftest import task_names
 from tracr_bench.compiler.oracle import batch_ids
-from tracr_bench.compiler.task_programs import compile_task, program_for
+from tracr_bench.compiler.task_programs import compile_task, program_for, program_settings
 from tracr_bench.compiler.token_translation import Translator
 from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.task import get_task
@@ -107,14 +107,16 @@ def test_torch_port_matches_tracr_on_task_programs(name, default_tokenizer):
     from tracr_bench.compiler.compiling import compile_program
 
     task = get_task(name)
+    settings = program_settings(task, "injection")
     with tempfile.TemporaryDirectory() as tmp:  # a fresh compile, so tracr's model is at hand
         cp = compile_program(
             program_for(task, "injection"),
             task.token_map.compiler_vocab(),
-            task.injection_max_seq_len,
-            mlp_exactness=task.mlp_exactness,
+            settings.max_seq_len,
+            mlp_exactness=settings.mlp_exactness,
             cache_dir=Path(tmp),
         )
+    assert cp.key == compile_task(task, "injection").key  # the program the injector uses
     translator = Translator(task, default_tokenizer)
     rows = [translator.encode_example(ex) for ex in task.examples("train", size=4, seed=11)]
     ids = batch_ids(rows, translator.lookup(cp.input_encoding), cp.bos_id, cp.pad_id)

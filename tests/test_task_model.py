@@ -16,10 +16,13 @@ def test_registry_has_paper_tasks_and_four_more():
 
 
 def test_each_task_has_test_and_ood_splits():
+    from tracr_bench.compiler.task_programs import program_settings
+
     for task in all_tasks().values():
         assert task.eval_splits[0] == "test"
         assert len(task.eval_splits) >= 3, task.name  # test + at least two OOD splits
-        assert task.injection_max_seq_len <= task.oracle_max_seq_len
+        injection = program_settings(task, "injection").max_seq_len
+        assert injection <= program_settings(task, "oracle").max_seq_len
 
 
 def test_unknown_task_and_split_are_clear_errors():

@@ -16,6 +16,7 @@ import tracr_bench_tasks.pattern as pattern
 import tracr_bench_tasks.reverse as reverse
 import tracr_bench_tasks.sort as sort
 
+from tracr_bench.compiler.task_programs import program_settings
 from tracr_bench.task import examples_digest
 
 MODULES = [reverse, sort, parity, pattern]
@@ -45,7 +46,8 @@ def test_splits_sizes_lengths_and_symbols(mod):
             assert e.prompt.endswith(task.token_map.trigger)
             assert e.target.startswith(" ") and e.target == task.target(e.input)
         assert sp.oracle_exempt is None  # every split stays inside the program's vocabulary
-    assert task.injection_max_seq_len <= task.oracle_max_seq_len
+    injection = program_settings(task, "injection").max_seq_len
+    assert injection <= program_settings(task, "oracle").max_seq_len
 
 
 @pytest.mark.parametrize("mod", MODULES, ids=lambda m: m.TASK.name)

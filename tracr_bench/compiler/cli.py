@@ -1,5 +1,7 @@
-"""``tracr-bench compile`` and ``tracr-bench oracle``: compile a task's programs, and run them
-on an LM tokenizer's translation of every split (must be 100%)."""
+"""``tracr-bench compile`` and ``tracr-bench oracle``: compile a task's programs (lengths and
+exactness declared or computed), and run them on an LM tokenizer's translation of every split
+(must be 100%; ``train`` with the injection program, the others with the oracle program), with
+the likely cause of any shortfall."""
 
 from __future__ import annotations
 
@@ -14,19 +16,28 @@ from tracr_bench.task import TaskError, get_task, select_tasks
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from tracr_bench.compiler.task_programs import compile_task
+    from tracr_bench.compiler.task_programs import compile_task, program_settings
 
     task = get_task(args.task)
     out = []
     for which in ("injection", "oracle") if args.which == "both" else (args.which,):
+        settings = program_settings(task, which, cache_dir=args.cache_dir)
         cp = compile_task(task, which, cache_dir=args.cache_dir)
-        out.append({"task": task.name, "program": which, **cp.summary()})
+        sources = {
+            "max_seq_len_from": "declared" if settings.max_seq_len_declared else "computed",
+            "mlp_exactness": cp.mlp_exactness,
+            "mlp_exactness_from": "declared" if settings.mlp_exactness_declared else "computed",
+        }
+        out.append({"task": task.name, "program": which, **cp.summary(), **sources})
     if args.json:
         print(json.dumps(out, indent=1, default=str))
         return 0
     keys = [
         "program",
         "max_seq_len",
+        "max_seq_len_from",
+        "mlp_exactness",
+        "mlp_exactness_from",
         "n_layers",
         "residual_width",
         "mlp_hidden_size",
@@ -38,22 +49,36 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _oracle_work(args: argparse.Namespace) -> list[tuple]:
+    """(task, split, program) to score: ``train`` with the injection program (what the injector
+    reads), every evaluation split with the oracle program. Every name is checked first."""
+    work = []
+    for task in select_tasks(args.task):
+        splits = [args.split] if args.split else ["train", *task.eval_splits]
+        for split in splits:
+            task.split(split)
+            work.append((task, split, "injection" if split == "train" else "oracle"))
+    if args.limit is not None and args.limit <= 0:
+        raise TaskError(f"--limit must be a positive number of examples, got {args.limit}")
+    return work
+
+
 def cmd_oracle(args: argparse.Namespace) -> int:
     from tracr_bench.compiler.oracle import run_oracle
     from tracr_bench.models import load_tokenizer
 
-    work = []
-    for task in select_tasks(args.task):  # validate every name before any work
-        for split in [args.split] if args.split else list(task.eval_splits):
-            task.split(split)
-            work.append((task, split))
-    if args.limit is not None and args.limit <= 0:
-        raise TaskError(f"--limit must be a positive number of examples, got {args.limit}")
+    work = _oracle_work(args)
     tokenizer = load_tokenizer(args.model)
     results = []
-    for task, split in work:
+    for task, split, which in work:
         res = run_oracle(
-            task, split, tokenizer, limit=args.limit, seed=args.seed, cache_dir=args.cache_dir
+            task,
+            split,
+            tokenizer,
+            limit=args.limit,
+            seed=args.seed,
+            cache_dir=args.cache_dir,
+            which=which,
         )
         results.append(res)
         if not args.json:
@@ -63,13 +88,19 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:
         table = [
-            [r.task, r.split, r.n, f"{100 * r.accuracy:.2f}", r.exempt or "", f"{r.seconds:.1f}"]
+            [r.task, r.split, r.program, r.n, f"{100 * r.accuracy:.2f}", r.exempt or "",
+             f"{r.seconds:.1f}"]
             for r in results
-        ]
-        print(tabulate(table, headers=["task", "split", "n", "oracle %", "exempt", "s"]))
+        ]  # fmt: skip
+        headers = ["task", "split", "program", "n", "oracle %", "exempt", "s"]
+        print(tabulate(table, headers=headers))
     bad = [r for r in results if r.exempt is None and r.correct != r.n]
     for r in bad:
-        print(f"error: oracle below 100% on {r.task}/{r.split}: {r.failures[:1]}", file=sys.stderr)
+        print(
+            f"error: {r.program} program below 100% on {r.task}/{r.split}: {r.diagnosis}; "
+            f"first failure: {r.failures[:1]}",
+            file=sys.stderr,
+        )
     return 1 if bad else 0
 
 

@@ -2,12 +2,15 @@
 
 In: a module under ``tasks/`` that defines ``TASK = Task(...)`` (a RASP program, a seeded input
 generator, a prompt, the reference answer, a ``train``/``test`` split and named
-out-of-distribution splits).
+out-of-distribution splits), written with the kit: ``TokenMap.identity``, ``standard_splits``
+and ``uniform_strings`` (``draws``) and the RASP pieces of ``tracr_bench.task.lib``.
 Out: ``Task`` objects from the registry (``get_task``, ``all_tasks``), their deterministic
-``Example`` lists per split and seed, and hypothesis strategies over their inputs
-(``tracr_bench.task.strategies``).
+``Example`` lists per split and seed, what each split really covers with warnings where it
+cannot be drawn as declared, and its longest prompt + answer in tokens (``survey``), and
+hypothesis strategies over their inputs (``tracr_bench.task.strategies``).
 """
 
+from tracr_bench.task.draws import standard_splits, uniform_strings
 from tracr_bench.task.registry import all_tasks, get_task, parse_names, select_tasks
 from tracr_bench.task.spec import (
     Example,
@@ -18,7 +21,6 @@ from tracr_bench.task.spec import (
     TokenMap,
     examples_digest,
     split_seed,
-    uniform_strings,
 )
 
 __all__ = [
@@ -34,5 +36,6 @@ __all__ = [
     "parse_names",
     "select_tasks",
     "split_seed",
+    "standard_splits",
     "uniform_strings",
 ]

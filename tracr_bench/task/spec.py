@@ -16,13 +16,19 @@ Conventions every task follows (the oracle and the injector rely on them):
 - The LM's tokens are translated to the program's vocabulary by ``token_map``: a token whose text,
   leading space stripped, is a key of ``token_map.symbols`` becomes that compiled symbol; the
   trigger token becomes ``token_map.trigger_symbol``; anything else becomes ``token_map.filler``.
+- The program is compiled *causally*: at each position it sees only the prefix up to there
+  (check it with ``tracr.rasp.causal_eval``, not ``rasp.evaluate``).
+
+What a task may leave out is computed (``tracr_bench.compiler.task_programs``): the compiled
+lengths (``injection_max_seq_len``, ``oracle_max_seq_len``) from the splits and the default LM's
+tokenizer, and ``mlp_exactness`` from the program's numerical steps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -42,6 +48,19 @@ class TokenMap:
     trigger: str  # surface text of the answer trigger token, e.g. ":" of "Answer:" or "="
     trigger_symbol: str  # compiled symbol of the trigger
 
+    def __post_init__(self) -> None:
+        reserved = {"BOS", "PAD"} & self.compiler_vocab()
+        if reserved:
+            raise TaskError(f"token map uses the reserved symbols {sorted(reserved)}")
+        if self.filler in set(self.symbols.values()) | {self.trigger_symbol}:
+            raise TaskError(f"the filler {self.filler!r} is also a task symbol or the trigger")
+
+    @classmethod
+    def identity(cls, symbols: Iterable[str], trigger: str = ":", filler: str = "_") -> TokenMap:
+        """Each symbol read as itself, the trigger token as itself (``":"`` of ``"Answer:"``, or
+        ``"="``), every other token as ``filler``."""
+        return cls({s: s for s in symbols}, filler=filler, trigger=trigger, trigger_symbol=trigger)
+
     def compiler_vocab(self) -> set[str]:
         return set(self.symbols.values()) | {self.filler, self.trigger_symbol}
 
@@ -49,18 +68,28 @@ class TokenMap:
 @dataclass(frozen=True)
 class Split:
     """A named split: ``draw(rng)`` returns one random input; ``enumerate()`` (optional) lists
-    every input of a finite split in order, and then ``size`` is at most its length."""
+    every input of a finite split in order, and then ``size`` is at most its length.
+
+    ``min_length``/``max_length`` are the input lengths (in symbols) the split is meant to cover;
+    ``tracr-bench tasks`` reports the lengths the drawn inputs really cover."""
 
     name: str
     description: str
     min_length: int  # in input symbols
     max_length: int
-    size: int
+    size: int = 4_000  # the paper's evaluation size (``train`` holds 50,000: ``standard_splits``)
     draw: Callable[[random.Random], Symbols] | None = None
     enumerate: Callable[[], Iterable[Symbols]] | None = None
     # None: the oracle program must score 100% here. Otherwise why it cannot (e.g. the split
     # uses symbols outside the program's vocabulary).
     oracle_exempt: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_length <= self.max_length or self.size < 0:
+            raise TaskError(
+                f"split {self.name!r}: needs 0 <= min_length <= max_length and size >= 0, got "
+                f"{self.min_length}, {self.max_length}, {self.size}"
+            )
 
 
 @dataclass(frozen=True)
@@ -80,24 +109,27 @@ class Task:
     token_map: TokenMap
     prompt: Callable[[Symbols], str]
     target: Callable[[Symbols], str]  # the reference solver, formatted as the answer text
-    splits: dict[str, Split]
-    # Compiled sizes, counted in translated tokens (BOS excluded) of prompt + answer with the
-    # default LM's tokenizer: the injection program covers ``train``; the oracle every split.
-    injection_max_seq_len: int
-    oracle_max_seq_len: int
-    mlp_exactness: int = 100
+    # ``train``, ``test`` and the out-of-distribution splits, in order: a sequence of Splits, or
+    # a dict by name (kept as a dict by name).
+    splits: Mapping[str, Split] | Sequence[Split]
+    # Compiled lengths, in translated tokens (BOS excluded) of prompt + answer with the default
+    # LM's tokenizer: the injection program covers ``train``, the oracle every split. None:
+    # computed from the splits; a declared value is checked against that when compiling.
+    injection_max_seq_len: int | None = None
+    oracle_max_seq_len: int | None = None
+    # None: chosen per program from its numerical steps (SelectorWidth, numerical Maps).
+    mlp_exactness: int | None = None
     # A separate factory for the oracle program when the injection program cannot cover the
-    # OOD splits (None: the oracle is ``program`` compiled at ``oracle_max_seq_len``).
+    # OOD splits (None: the oracle is ``program`` compiled at the oracle length).
     oracle_program: Callable[[], object] | None = None
     answer_units: Callable[[str], list[str]] = field(default=lambda t: t.split())
     source: str = ""  # the module that defined it (set by the registry)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "splits", _splits_by_name(self.name, self.splits))
         if "train" not in self.splits or "test" not in self.splits:
             raise TaskError(f"task {self.name!r} must define 'train' and 'test' splits")
         for key, split in self.splits.items():
-            if key != split.name:
-                raise TaskError(f"task {self.name!r}: split key {key!r} != name {split.name!r}")
             if (split.draw is None) == (split.enumerate is None):
                 raise TaskError(f"split {self.name}/{key} needs exactly one of draw, enumerate")
 
@@ -142,18 +174,18 @@ class Task:
         return frozenset(out)
 
 
-def uniform_strings(
-    alphabet: Sequence[str], lo: int, hi: int
-) -> Callable[[random.Random], Symbols]:
-    """A ``Split.draw``: a length uniform in ``[lo, hi]``, then each symbol uniform over
-    ``alphabet``."""
-    alphabet = tuple(alphabet)
-
-    def draw(rng: random.Random) -> Symbols:
-        n = rng.randint(lo, hi)
-        return tuple(rng.choice(alphabet) for _ in range(n))
-
-    return draw
+def _splits_by_name(task: str, splits: Mapping[str, Split] | Sequence[Split]) -> dict[str, Split]:
+    if isinstance(splits, Mapping):
+        for key, split in splits.items():
+            if key != split.name:
+                raise TaskError(f"task {task!r}: split key {key!r} != name {split.name!r}")
+        return dict(splits)
+    out: dict[str, Split] = {}
+    for split in splits:
+        if split.name in out:
+            raise TaskError(f"task {task!r}: split {split.name!r} defined twice")
+        out[split.name] = split
+    return out
 
 
 def split_seed(task: Task, split: str, seed: int) -> str:
