@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tracr_bench.compiler import cli as compiler_cli
+from tracr_bench.decode import cli as decode_cli
 from tracr_bench.evaluate import cli as evaluate_cli
 from tracr_bench.inject import cli as inject_cli
 from tracr_bench.leaderboard import cli as leaderboard_cli
@@ -26,6 +27,7 @@ STAGES = (  # task -> compiled program -> injection -> evaluation -> leaderboard
     compiler_cli,  # compile, oracle
     inject_cli,  # inject
     evaluate_cli,  # eval, search (alias probe), lm-eval-configs
+    decode_cli,  # decode
     leaderboard_cli,  # submit, leaderboard
     pretrain_cli,  # pretrain
 )

@@ -1,0 +1,129 @@
+"""tracr-bench decode on models whose answer is known: the compiled program as its own model
+(perfect decoding and interventions), and a random model with a random adapter (chance)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from tracr_bench.compiler.task_programs import compile_task
+from tracr_bench.compiler.torch_program import TorchProgram
+from tracr_bench.decode.config import DecodeConfig
+from tracr_bench.decode.interventions import interchange
+from tracr_bench.decode.readouts import identity_readout, orthonormal
+from tracr_bench.decode.run import decode
+from tracr_bench.decode.subjects import ProgramSubject, program_residuals
+from tracr_bench.models import DEFAULT_MODEL_DIR
+from tracr_bench.task import get_task
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small matrices on a shared 2-core machine: one thread is many times faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _program(task: str) -> TorchProgram:
+    return TorchProgram.from_compiled(compile_task(get_task(task), "injection")).eval()
+
+
+@pytest.mark.parametrize("task", ["parity", "pattern"])
+def test_the_program_is_its_own_perfect_model(task):
+    program = _program(task)
+    layers = tuple(range(program.n_layers + 1))
+    config = DecodeConfig(
+        task=task, splits=("test",), limit=32, readout="adapter", layers=layers, noise=(1.0,),
+        progress=False,
+    )  # fmt: skip
+    result = decode(
+        config, subject=ProgramSubject(program), adapter=identity_readout(program.residual_labels)
+    )
+    decoding = result["decoding"]["adapter"]["test"]
+    assert set(decoding) == set(result["program"]["variables"]) >= {"tokens", "final_result"}
+    for name, cells in decoding.items():
+        got = {layer: c["accuracy"] for layer, c in cells.items() if c is not None}
+        assert got and set(got.values()) == {1.0}, (name, got)
+        first = result["program"]["variables"][name]["written_at"]
+        assert min(map(int, got)) == first  # nothing to decode before the program writes it
+    iia = result["interventions"]["adapter"]["test"]["iia"]
+    assert set(iia) == set(decoding) - {"tokens", "indices"}
+    for name, cells in iia.items():
+        for layer, c in cells.items():
+            assert c["pairs"] > 0 and c["iia"] == 1.0, (name, layer, c)
+            assert c["iia_changed"] in (1.0, None), (name, layer, c)
+    output = iia["final_result"][str(program.n_layers)]
+    assert output["changed_pairs"] > 0 and output["iia_random_changed"] < 1.0
+    noise = result["interventions"]["adapter"]["test"]["noise"]
+    assert noise["layer"] == program.n_layers and noise["clean_accuracy"] == 1.0
+    assert result["splits"]["test"]["model_accuracy"] == 1.0
+
+
+def test_program_edit_replays_the_forward_pass():
+    program = _program("parity")
+    ids = torch.tensor([[program.bos_id] + [0, 1, 1, 2, 0, 1]])
+    plain = program(ids).residuals
+    for layer in range(program.n_layers + 1):
+        edited = program_residuals(program, ids, (layer, lambda x: x))
+        for a, b in zip(plain, edited, strict=True):
+            torch.testing.assert_close(a, b)
+
+
+def test_interchange_gives_the_source_component():
+    generator = torch.Generator().manual_seed(0)
+    basis = orthonormal(torch.randn(16, 3, generator=generator))
+    base, source = torch.randn(2, 5, 16, generator=generator).unbind(0)
+    out = interchange(basis, source[None])(base[None])[0]
+    torch.testing.assert_close(out @ basis, source @ basis)  # the subspace: the source's
+    rest = torch.eye(16) - basis @ basis.T
+    torch.testing.assert_close(out @ rest, base @ rest)  # the rest: the base's
+
+
+def _random_model_with_adapter(folder: Path) -> Path:
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    torch.manual_seed(0)
+    config = GPT2Config(
+        n_layer=3,
+        n_embd=32,
+        n_head=2,
+        n_positions=128,
+        vocab_size=len(tok),
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    labels = compile_task(get_task("parity"), "injection").residual_labels
+    adapter = torch.nn.Linear(32, len(labels))
+    save_file(
+        {k: v.detach().contiguous() for k, v in adapter.state_dict().items()},
+        str(folder / "adapter.safetensors"),
+        metadata={"residual_labels": json.dumps(labels), "output_name": "final_result"},
+    )
+    return folder
+
+
+def test_a_random_model_decodes_near_chance(tmp_path):
+    folder = _random_model_with_adapter(tmp_path / "random")
+    config = DecodeConfig(
+        task="parity", model=str(folder), splits=("test",), limit=64, intervene="none", noise=(),
+        progress=False,
+    )  # fmt: skip
+    result = decode(config)
+    assert result["options"]["readouts"] == ["adapter"]
+    majority = result["splits"]["test"]["majority"]
+    for name, cells in result["decoding"]["adapter"]["test"].items():
+        for layer, c in cells.items():
+            if c is not None:  # never better than always answering the most frequent value
+                assert c["accuracy"] <= majority[name] + 0.1, (name, layer, c, majority[name])
+    assert all(
+        c["accuracy"] < 0.15 for c in result["decoding"]["adapter"]["test"]["indices"].values()
+    )

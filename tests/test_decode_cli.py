@@ -1,0 +1,147 @@
+"""``tracr-bench decode`` from the command line: a short injection decoded end to end (JSON and
+heatmaps written, the same numbers twice), and bad input (one line, exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tracr_bench.cli import main
+from tracr_bench.decode.config import DecodeConfig
+from tracr_bench.decode.run import decode
+from tracr_bench.models import DEFAULT_MODEL_DIR
+
+DECODE = ["--task", "parity", "--split", "test,length", "--limit", "24", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def injected(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-block GPT-2 (parity's program has 2 layers) injected for 2 steps."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    root = tmp_path_factory.mktemp("decode")
+    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    torch.manual_seed(0)
+    config = GPT2Config(
+        n_layer=3,
+        n_embd=32,
+        n_head=2,
+        n_positions=128,
+        vocab_size=len(tok),
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    GPT2LMHeadModel(config).save_pretrained(root / "lm")
+    tok.save_pretrained(root / "lm")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rc = main(
+        ["inject", "--model", str(root / "lm"), "--task", "parity", "--method", "tracr"]
+        + ["--steps", "2", "--batch-size", "4", "--kl-batch-size", "2", "--kl-seq-len", "32"]
+        + ["--warmup-steps", "0", "--output", str(root / "injected"), "--no-progress"]
+    )
+    torch.set_num_threads(before)
+    assert rc == 0
+    return root / "injected"
+
+
+def test_decode_a_short_injection(injected, tmp_path, capsys):
+    out, png = tmp_path / "decode.json", tmp_path / "decode.png"
+    args = ["decode", "--model", str(injected), *DECODE, "--readout", "both"]
+    args += ["--train-examples", "60", "--output", str(out), "--plot", str(png)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "adapter readout, test" in printed and "probe readout, length" in printed
+    assert "interchange interventions" in printed and "noise in the final_result" in printed
+    result = json.loads(out.read_text())
+    assert result["options"]["readouts"] == ["adapter", "probe"]
+    assert result["model"]["injection"]["method"] == "tracr"
+    assert result["splits"]["length"]["program"] == "oracle"  # longer than the injection program
+    adapter = result["decoding"]["adapter"]["test"]
+    assert set(adapter) == {"tokens", "indices", "ones", "final_result"}
+    assert list(adapter["final_result"]) == ["0", "1", "2"]  # hidden states 0..L
+    assert adapter["final_result"]["0"] is None and adapter["final_result"]["2"]["positions"] > 0
+    probe = result["decoding"]["probe"]["length"]["ones"]
+    assert list(probe) == ["0", "1", "2", "3"]  # every hidden state of a 3-block model
+    assert {"accuracy", "control_accuracy", "selectivity"} <= set(probe["3"])
+    for readout in ("adapter", "probe"):
+        block = result["interventions"][readout]["test"]
+        assert set(block["iia"]) == {"ones", "final_result"}
+        assert block["iia"]["final_result"]["2"]["pairs"] > 0
+    assert result["interventions"]["adapter"]["test"]["noise"]["scales"]
+    assert result["interventions"]["adapter"]["length"]["noise"] is None  # first split only
+    for name in ("decode-adapter.png", "decode-probe.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "decode-adapter.png",
+        "decode-probe.png",
+        "decode.json",
+    ]
+
+
+def test_same_seed_same_numbers(injected):
+    config = DecodeConfig(
+        task="parity",
+        model=str(injected),
+        splits=("test",),
+        limit=24,
+        readout="probe",
+        train_examples=60,
+        noise=(1.0,),
+        progress=False,
+    )
+    first, second = decode(config), decode(config)
+    for key in ("decoding", "interventions", "probes", "splits"):
+        assert first[key] == second[key], key
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "default", "--readout", "adapter"], "has no adapter.safetensors"),
+        (["--variables", "ones,nope"], "unknown variable 'nope'"),
+        (["--intervene", "nope"], "unknown variable 'nope'"),
+        (["--layers", "1,x"], "--layers takes hidden-state numbers"),
+        (["--layers", "1,99"], "--layers 99: the model has hidden states 0..12"),
+        (["--split", "test,nope"], "unknown split 'nope'"),
+        (
+            ["--output", "/nonexistent-folder/decode.json"],
+            "folder '/nonexistent-folder' is missing",
+        ),
+        (["--plot", "decode.jpg"], "ending in .png"),
+        (["--limit", "0"], "--limit must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    args = ["decode", "--model", "default", *DECODE, "--output", str(tmp_path / "d.json"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tracr-bench: error: "), err
+    assert message in err[0], err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_that_is_a_folder(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    args = ["decode", "--model", "default", *DECODE, "--output", str(tmp_path / "taken")]
+    assert main(args) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+    assert list((tmp_path / "taken").iterdir()) == []
+
+
+def test_an_adapter_of_another_task(injected, capsys):
+    assert main(["decode", "--model", str(injected), "--task", "count", "--no-progress"]) == 2
+    assert "injected with task 'parity'" in capsys.readouterr().err

@@ -1,0 +1,120 @@
+"""``tracr-bench decode``: read every RASP variable out of a model's hidden states and test with
+interventions whether the model uses it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tracr_bench.decode.config import NOISE_SCALES, READOUTS, DecodeConfig, DecodeError
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise DecodeError(f"empty list {text!r}")
+    return names
+
+
+def _layers(text: str | None) -> tuple[int, ...] | None:
+    names = _names(text)
+    if names is None:
+        return None
+    try:
+        return tuple(int(n) for n in names)
+    except ValueError:
+        raise DecodeError(
+            f"--layers takes hidden-state numbers (0, 1, ...), not {text!r}"
+        ) from None
+
+
+def _noise(text: str) -> tuple[float, ...]:
+    if text == "none":
+        return ()
+    try:
+        return tuple(float(n) for n in _names(text) or ())
+    except ValueError:
+        raise DecodeError(f"--noise takes numbers or 'none', not {text!r}") from None
+
+
+def config_from(args: argparse.Namespace) -> DecodeConfig:
+    intervene = args.intervene if args.intervene in ("auto", "none") else _names(args.intervene)
+    return DecodeConfig(
+        task=args.task,
+        model=args.model,
+        splits=_names(args.split),
+        limit=args.limit,
+        readout=args.readout,
+        layers=_layers(args.layers),
+        variables=_names(args.variables),
+        intervene=intervene,  # type: ignore[arg-type]
+        noise=_noise(args.noise),
+        train_examples=args.train_examples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        output=Path(args.output) if args.output else None,
+        plot=Path(args.plot) if args.plot else None,
+        cache_dir=getattr(args, "cache_dir", None),
+        progress=not args.no_progress,
+    )
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from tracr_bench.decode.config import plot_paths
+    from tracr_bench.decode.plot import write_heatmaps
+    from tracr_bench.decode.report import format_tables
+    from tracr_bench.decode.run import decode
+    from tracr_bench.files import write_json_atomic
+
+    config = config_from(args)
+    result = decode(config)
+    print(format_tables(result))
+    if config.plot is not None:
+        for path in write_heatmaps(result, plot_paths(config.plot, result["options"]["readouts"])):
+            print(f"heatmap written to {path}", file=sys.stderr)
+    if config.output is not None:
+        write_json_atomic(config.output, result)
+        print(f"results written to {config.output}", file=sys.stderr)
+    return 0
+
+
+def add_subcommands(sub) -> None:
+    s = sub.add_parser(
+        "decode",
+        help="decode every RASP variable from a model's hidden states; interchange interventions",
+        description="For every variable of the task's compiled program and every hidden state: "
+        "how often a readout (the injected adapter, or linear probes fitted on train) gives the "
+        "program's value; then interchange interventions (IIA) and noise in the variables' "
+        "subspaces against random subspaces of the same dimension.",
+    )
+    s.add_argument("--model", default=argparse.SUPPRESS, help="model folder, or 'default'")
+    s.add_argument("--task", required=True)
+    s.add_argument("--split", default=None, help="comma-separated splits (default: test + OOD)")
+    s.add_argument("--limit", type=int, default=argparse.SUPPRESS, help="examples per split")
+    s.add_argument("--readout", choices=READOUTS, default="auto", help="auto: adapter if any")
+    s.add_argument("--layers", default=None, help="comma-separated hidden-state indices")
+    s.add_argument("--variables", default=None, help="comma-separated variables (default: all)")
+    s.add_argument(
+        "--intervene",
+        default="auto",
+        help="variables for interchange interventions: auto (the output and every computed "
+        "variable), none, or a comma-separated list",
+    )
+    s.add_argument(
+        "--noise",
+        default=",".join(map(str, NOISE_SCALES)),
+        help="noise norms as multiples of the mean hidden-state norm, or none",
+    )
+    s.add_argument("--train-examples", type=int, default=1000, help="train examples for probes")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--output", default=None, help="results JSON (written atomically)")
+    s.add_argument("--plot", default=None, metavar="PNG", help="heatmap per readout (PNG)")
+    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_decode)

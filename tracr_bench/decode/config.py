@@ -1,0 +1,127 @@
+"""The options of one decode run, and the checks made on them before any work starts.
+
+``DecodeConfig`` holds what the user asked for; ``check_paths`` and ``resolve_layers`` /
+``resolve_names`` turn a bad option into one ``DecodeError`` line naming what to do, before a
+model is loaded or a file is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tracr_bench.task import TaskError
+
+
+class DecodeError(TaskError):
+    """Bad input to ``tracr-bench decode``; the message says what is wrong and what to do."""
+
+
+READOUTS = ("auto", "adapter", "probe", "both")
+NOISE_SCALES = (0.5, 1.0, 2.0, 4.0)  # multiples of the mean hidden-state norm at that layer
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    task: str
+    model: str = "default"
+    splits: tuple[str, ...] | None = None  # None: test and every out-of-distribution split
+    limit: int | None = None  # examples per split (None: all)
+    readout: str = "auto"  # auto: the adapter when the model has one, else probes
+    layers: tuple[int, ...] | None = None  # None: adapter 0..L, probes every hidden state
+    variables: tuple[str, ...] | None = None  # None: every variable of the program
+    intervene: tuple[str, ...] | str = "auto"  # auto: output + computed variables; none
+    noise: tuple[float, ...] = NOISE_SCALES  # () for no noise check
+    train_examples: int = 1000  # train examples the probes are fitted on
+    seed: int = 0
+    batch_size: int = 64
+    device: str = "cpu"
+    output: Path | None = None
+    plot: Path | None = None
+    cache_dir: Path | None = None
+    progress: bool = True
+    extra: dict = field(default_factory=dict, compare=False)  # recorded in the JSON as given
+
+    def check(self) -> None:
+        """The checks that need nothing loaded."""
+        if self.readout not in READOUTS:
+            raise DecodeError(
+                f"--readout must be one of {', '.join(READOUTS)}, not {self.readout!r}"
+            )
+        for flag, value, least in (
+            ("--limit", self.limit, 1),
+            ("--batch-size", self.batch_size, 1),
+            ("--train-examples", self.train_examples, 10),
+        ):
+            if value is not None and value < least:
+                raise DecodeError(f"{flag} must be at least {least}, got {value}")
+        if any(not s >= 0 for s in self.noise):
+            raise DecodeError(f"--noise scales must be >= 0, got {list(self.noise)}")
+        if self.layers is not None and any(layer < 0 for layer in self.layers):
+            raise DecodeError(
+                f"--layers must be hidden-state indices >= 0, got {list(self.layers)}"
+            )
+
+    def readouts(self, has_adapter: bool) -> list[str]:
+        """The readouts to run; a one-line error when the adapter is asked for but missing."""
+        if self.readout == "auto":
+            return ["adapter"] if has_adapter else ["probe"]
+        wanted = ["adapter", "probe"] if self.readout == "both" else [self.readout]
+        if "adapter" in wanted and not has_adapter:
+            raise DecodeError(
+                f"--readout {self.readout}: {self.model!r} has no adapter.safetensors (it was not "
+                "injected with `tracr-bench inject --method tracr`); use --readout probe"
+            )
+        return wanted
+
+
+def plot_paths(plot: Path, readouts: list[str]) -> dict[str, Path]:
+    """One PNG per readout: ``plot`` itself for one, ``<stem>-<readout>.png`` for two."""
+    if len(readouts) == 1:
+        return {readouts[0]: plot}
+    return {r: plot.with_name(f"{plot.stem}-{r}{plot.suffix}") for r in readouts}
+
+
+def check_paths(output: Path | None, plot: Path | None) -> None:
+    """``--output`` and ``--plot`` can be written (nothing is created here)."""
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise DecodeError(
+            f"--plot writes a PNG: give a file name ending in .png, not {str(plot)!r}"
+        )
+    for flag, path in (("--output", output), ("--plot", plot)):
+        if path is None:
+            continue
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise DecodeError(f"{flag} {str(path)!r} is a folder; give a file name")
+        if not folder.is_dir():
+            raise DecodeError(
+                f"cannot write {flag} {str(path)!r}: folder {str(folder)!r} is missing"
+            )
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise DecodeError(f"cannot write {flag} {str(path)!r}: permission denied")
+
+
+def resolve_layers(asked: tuple[int, ...] | None, default: list[int], n_hidden: int) -> list[int]:
+    if asked is None:
+        return default
+    beyond = [layer for layer in asked if layer >= n_hidden]
+    if beyond:
+        raise DecodeError(
+            f"--layers {','.join(map(str, beyond))}: the model has hidden states 0..{n_hidden - 1} "
+            f"({n_hidden - 1} blocks)"
+        )
+    return sorted(set(asked))
+
+
+def resolve_names(asked: tuple[str, ...] | None, known: list[str], flag: str) -> list[str]:
+    if asked is None:
+        return list(known)
+    unknown = [n for n in asked if n not in known]
+    if unknown:
+        raise DecodeError(
+            f"{flag}: unknown variable {', '.join(map(repr, unknown))}; the program's variables "
+            f"are: {', '.join(known)}"
+        )
+    return list(dict.fromkeys(asked))

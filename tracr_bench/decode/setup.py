@@ -1,0 +1,165 @@
+"""Everything a decode run needs, loaded and checked: bad input fails here, before any pass.
+
+``prepare`` checks the options and the paths, resolves the model folder, reads its adapter and
+``injection.json``, compiles (or loads) the task's injection program, checks that the adapter
+reads that program's residual and that the model has the blocks the program is aligned with,
+resolves variables and layers, and only then loads the model's weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from tracr_bench.compiler.task_programs import OUTPUT_NAME
+from tracr_bench.compiler.token_translation import Translator
+from tracr_bench.decode.config import (
+    DecodeConfig,
+    DecodeError,
+    check_paths,
+    plot_paths,
+    resolve_layers,
+    resolve_names,
+)
+from tracr_bench.decode.programs import Programs
+from tracr_bench.decode.readouts import LinearReadout, load_adapter
+from tracr_bench.decode.variables import default_variables, intervention_defaults
+from tracr_bench.models import load_tokenizer, resolve_model_path
+from tracr_bench.task import Task, get_task
+
+INJECTION_RECORD = "injection.json"  # as written by ``tracr-bench inject``
+
+
+@dataclass
+class Setup:
+    config: DecodeConfig
+    task: Task
+    splits: list[str]
+    translator: Translator
+    programs: Programs
+    subject: Any  # LMSubject or ProgramSubject
+    adapter: LinearReadout | None
+    readouts: list[str]
+    names: list[str]  # the variables decoded
+    intervene: list[str]  # the variables intervened on
+    adapter_layers: list[int]
+    probe_layers: list[int]
+    iia_layers: list[int]  # aligned hidden states (<= L) where interventions may run
+    noise_layer: int | None
+    model_info: dict = field(default_factory=dict)
+
+    @property
+    def n_layers(self) -> int:
+        """L, the program's layers."""
+        return self.programs.injection.n_layers
+
+
+def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None = None) -> Setup:
+    """Check ``config`` and load what it names. A ``subject`` given here (the compiled program,
+    in tests) replaces the model; ``config.model`` then only provides the tokenizer."""
+    config.check()
+    check_paths(config.output, config.plot)
+    task = get_task(config.task)
+    splits = list(config.splits) if config.splits is not None else task.eval_splits
+    for name in splits:
+        task.split(name)
+    info: dict[str, Any] = {"requested": config.model}
+    path = None
+    if subject is None:
+        path = resolve_model_path(config.model)
+        adapter = load_adapter(path)
+        info.update(path=str(path.resolve()), injection=_injection_record(path))
+    readouts = config.readouts(adapter is not None)
+    injected_with = (info.get("injection") or {}).get("task")
+    if "adapter" in readouts and injected_with not in (None, task.name):
+        raise DecodeError(
+            f"{config.model!r} was injected with task {injected_with!r} and its adapter reads "
+            f"that program; decode it with --task {injected_with}, or use --readout probe"
+        )
+    if "probe" in readouts and "train" in splits:
+        raise DecodeError(
+            "--split train: probes are fitted on train; score them on test or an OOD split"
+        )
+    if config.plot is not None:
+        for png in plot_paths(config.plot, readouts).values():
+            check_paths(None, png)
+    translator = Translator(task, load_tokenizer(config.model))
+    programs = Programs(task, translator, config.cache_dir, config.device)
+    injection = programs.injection
+    if adapter is not None and adapter.labels != injection.compiled.residual_labels:
+        raise DecodeError(
+            f"the adapter of {config.model!r} reads a residual stream of {len(adapter.labels)} "
+            f"dimensions that is not {task.name!r}'s compiled injection program "
+            f"({injection.compiled.residual_width} dimensions); was it injected with this task?"
+        )
+    known = default_variables(injection.variables)
+    names = resolve_names(config.variables, known, "--variables")
+    if config.intervene == "none":
+        intervene = []
+    elif config.intervene == "auto":
+        intervene = intervention_defaults(names, OUTPUT_NAME)
+    else:
+        intervene = resolve_names(tuple(config.intervene), known, "--intervene")
+    extra = [n for n in [*intervene, *([OUTPUT_NAME] if config.noise else [])] if n not in names]
+    names += list(dict.fromkeys(extra))  # what is intervened on is decoded too
+
+    n_hidden = subject.n_hidden if subject is not None else _hidden_states(path)
+    max_edit = subject.max_edit_layer if subject is not None else n_hidden - 2
+    L = injection.n_layers
+    if n_hidden - 1 < L + (0 if subject is not None else 1):
+        raise DecodeError(
+            f"the model has {n_hidden - 1} blocks; {task.name!r}'s program has {L} layers and is "
+            f"aligned with hidden states 0..{L}, so it needs at least {L + 1} blocks"
+        )
+    aligned = list(range(L + 1))
+    adapter_layers = resolve_layers(config.layers, aligned, n_hidden)
+    probe_layers = resolve_layers(config.layers, list(range(n_hidden)), n_hidden)
+    iia_layers = [layer for layer in resolve_layers(config.layers, aligned, n_hidden) if layer <= L]
+    noise_layer = (L + 1 if L + 1 <= max_edit else L) if config.noise else None
+    if subject is None:
+        subject = _load_subject(path, config.device)
+        info["weights_sha256"] = _digest(path)
+    info.update(hidden_states=subject.n_hidden, hidden_size=subject.width)
+    return Setup(
+        config, task, splits, translator, programs, subject, adapter, readouts, names,
+        intervene, adapter_layers, probe_layers, iia_layers, noise_layer, info,
+    )  # fmt: skip
+
+
+def _injection_record(path: Path) -> dict | None:
+    """What the model folder's ``injection.json`` says (method, task, steps, seed); None for a
+    model that was never injected."""
+    record_path = path / INJECTION_RECORD
+    if not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text())
+    return {k: record.get(k) for k in ("method", "task", "steps", "seed")}
+
+
+def _hidden_states(path: Path) -> int:
+    """Hidden states of the model at ``path`` (blocks + 1), from its config alone."""
+    from transformers import AutoConfig
+
+    from tracr_bench.inject.blocks import num_layers
+
+    n = num_layers(SimpleNamespace(config=AutoConfig.from_pretrained(path)))
+    if n is None:
+        raise DecodeError(f"cannot tell how many blocks the model at {str(path)!r} has")
+    return n + 1
+
+
+def _load_subject(path: Path, device: str):
+    from tracr_bench.decode.subjects import LMSubject
+    from tracr_bench.models import load_model
+
+    lm, tokenizer = load_model(path, device=device)
+    return LMSubject(lm, tokenizer)
+
+
+def _digest(path: Path) -> dict[str, str]:
+    from tracr_bench.models import weights_digest
+
+    return weights_digest(path)

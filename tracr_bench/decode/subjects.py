@@ -1,0 +1,146 @@
+"""The model under study, seen the same way whatever it is: hidden states in, answers out.
+
+A subject runs a ``Batch`` and returns (a) the hidden states it was asked to keep, hidden state
+``i`` being the input of block ``i`` (``0``: the embeddings; the last one: the final normed state)
+at the LM positions, and (b) its greedy answer unit at each answer position. One edit may be
+applied on the way: a function that rewrites hidden state ``i`` before block ``i`` reads it.
+
+- ``LMSubject``: a Hugging Face causal LM. The edit is a forward pre-hook on block ``i`` (the
+  blocks found by ``tracr_bench.inject.blocks``, so GPT-2, Llama, GPT-NeoX, ... alike); the
+  answers come from the language-model head applied at the answer positions only.
+- ``ProgramSubject``: the compiled program itself (its torch port) as if it were the LM, its
+  residual stream being its hidden states. It is its own perfect model: the tests check that
+  decoding and interventions score 100% on it.
+
+Plain forward hooks rather than pyvene or nnsight: the interventions here are one edit of one
+hidden state, the blocks are found generically already, and the same edit must also run inside
+the compiled program, which neither library knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tracr_bench.compiler.token_translation import token_text
+from tracr_bench.compiler.torch_program import TorchProgram
+from tracr_bench.decode.data import Batch
+from tracr_bench.inject.blocks import find_blocks, hidden_size
+
+Edit = tuple[int, Callable[[Tensor], Tensor]]  # (hidden state index, [B, T, H] -> [B, T, H])
+
+
+@dataclass
+class Run:
+    hidden: dict[int, Tensor]  # hidden state index -> [B, T, H]
+    answers: list[str]  # the greedy unit at each answer position of the batch
+
+
+class LMSubject:
+    """A causal LM (``model.base_model`` + the output embeddings as the head)."""
+
+    def __init__(self, lm: torch.nn.Module, tokenizer) -> None:
+        self.lm = lm.eval()
+        self.tokenizer = tokenizer
+        self.blocks = find_blocks(lm)
+        self.n_hidden = len(self.blocks) + 1
+        self.width = hidden_size(lm)
+        self.max_edit_layer = len(self.blocks) - 1  # an edit is a pre-hook on a block
+        self.device = next(lm.parameters()).device
+        self._texts: dict[int, str] = {}
+
+    def _text(self, token_id: int) -> str:
+        if token_id not in self._texts:
+            self._texts[token_id] = token_text(self.tokenizer, token_id)
+        return self._texts[token_id]
+
+    @torch.no_grad()
+    def run(
+        self, batch: Batch, *, keep: Sequence[int] = (), edit: Edit | None = None, answers=True
+    ) -> Run:
+        handle = None
+        if edit is not None:
+            layer, fn = edit
+            handle = self.blocks[layer].register_forward_pre_hook(_pre_hook(fn), with_kwargs=True)
+        try:
+            out = self.lm.base_model(input_ids=batch.lm_ids, output_hidden_states=bool(keep))
+        finally:
+            if handle is not None:
+                handle.remove()
+        hidden = {i: out.hidden_states[i] for i in keep}
+        texts: list[str] = []
+        if answers:
+            last = out.last_hidden_state[batch.answer_rows, batch.answer_cols]
+            ids = self.lm.get_output_embeddings()(last).argmax(-1).tolist()
+            texts = [self._text(i) for i in ids]
+        return Run(hidden, texts)
+
+
+def _pre_hook(fn: Callable[[Tensor], Tensor]):
+    def hook(module, args, kwargs):
+        if args:
+            return (fn(args[0]), *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": fn(kwargs["hidden_states"])}
+
+    return hook
+
+
+class ProgramSubject:
+    """The compiled program as the model: residual ``i`` (BOS dropped) is hidden state ``i``."""
+
+    def __init__(self, program: TorchProgram) -> None:
+        self.program = program.eval()
+        self.n_hidden = program.n_layers + 1
+        self.width = len(program.residual_labels)
+        self.max_edit_layer = program.n_layers
+        self.device = program.token_embed.device
+
+    @torch.no_grad()
+    def run(
+        self, batch: Batch, *, keep: Sequence[int] = (), edit: Edit | None = None, answers=True
+    ) -> Run:
+        residuals = program_residuals(self.program, batch.program_ids, edit)
+        hidden = {i: residuals[i][:, 1:] for i in keep}
+        texts = program_answers(self.program, residuals[-1], batch) if answers else []
+        return Run(hidden, texts)
+
+
+def program_residuals(program: TorchProgram, ids: Tensor, edit: Edit | None = None) -> list[Tensor]:
+    """The program's residual after the embedding and after each layer, [B, T + 1, D] each;
+    with ``edit``, residual ``i`` (LM positions, BOS kept as it is) is rewritten before layer
+    ``i`` reads it. Without an edit this is ``program(ids).residuals``."""
+    if edit is None:
+        return program(ids).residuals
+    layer, fn = edit
+    mask = program.attention_mask(ids)
+    x = program.embed(ids)
+    out = []
+    for i in range(program.n_layers + 1):
+        if i == layer:
+            x = torch.cat([x[:, :1], fn(x[:, 1:])], dim=1)
+        out.append(x)
+        if i < program.n_layers:
+            # TorchProgram has no public per-layer step yet: its own attention sublayer and
+            # the MLP exactly as its forward() computes them
+            x = x + program._attention(x, mask, i)
+            hidden = torch.relu(x @ program._w("w1", i) + program._w("b1", i))
+            x = x + (hidden @ program._w("w2", i) + program._w("b2", i))
+    return out
+
+
+def program_answers(program: TorchProgram, final: Tensor, batch: Batch) -> list[str]:
+    """The program's output at every answer position of ``batch`` (as unit strings)."""
+    decoded = program.decode_output(final)
+    rows, cols = batch.answer_rows.tolist(), batch.answer_cols.tolist()
+    return [str(decoded[r][c + 1]) for r, c in zip(rows, cols, strict=True)]
+
+
+def example_correct(predicted: list[str], expected: list[str], batch: Batch) -> Tensor:
+    """[B] bool: every answer position of the example has the expected unit."""
+    wrong = torch.tensor([p != e for p, e in zip(predicted, expected, strict=True)])
+    count = torch.zeros(batch.size, dtype=torch.long)
+    count.index_add_(0, batch.answer_rows.cpu(), wrong.long())
+    return count == 0
