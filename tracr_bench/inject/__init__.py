@@ -9,6 +9,8 @@ hash, the losses) and resumable checkpoints. ``tracr-bench inject``; from Python
 ``tracr_bench.inject.train.inject(InjectConfig(task=...), output=DIR)``.
 
 ``train`` is the run, top to bottom; ``injector`` holds the model, program, adapter, data and
-optimiser and computes a step; ``blocks``, ``losses``, ``data``, ``checkpoint``, ``run_folder``
-and ``split_symbols`` are its parts.
+optimiser and computes a step; ``processes`` runs it on one process or data parallel on several
+(``torchrun`` / ``accelerate launch``); ``stops`` ends a diverged or interrupted run in one line;
+``blocks``, ``losses``, ``data``, ``checkpoint``, ``run_folder``, ``record`` and
+``split_symbols`` are its parts.
 """

@@ -1,5 +1,7 @@
 """Resumable training state as safetensors + JSON (no pickle): the LM's and the adapter's
-weights, AdamW's moments, the step, and the random states, written atomically.
+weights, AdamW's moments, the step, and the state of the natural-text generator, written
+atomically. All of it is global: the same on every process of a data-parallel run, which only
+the main process writes, so a run resumes under any number of processes.
 
 Layout inside the run folder: ``checkpoints/step-000050/{state.safetensors,state.json}`` and a
 pointer ``checkpoints/latest.json``; a step folder is complete before the pointer names it, and
@@ -62,6 +64,11 @@ def save_checkpoint(
         if old.name != final.name:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of the checkpoint folder ``path`` (``step-000050`` -> 50)."""
+    return int(path.name.removeprefix("step-"))
 
 
 def latest_checkpoint(folder: Path) -> Path | None:

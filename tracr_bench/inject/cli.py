@@ -1,9 +1,15 @@
 """``tracr-bench inject``: the command-line face of :func:`tracr_bench.inject.train.inject`.
 
 The training options are the fields of ``InjectConfig``, one flag each (``--kebab-case``), with
-type, help text, default, choices and requiredness taken from the field; only the flags given
-are passed on, so that ``--resume`` compares just those with the checkpoint's run. The other
-flags say where and how the run happens (model, output folder, device, cache, progress).
+type, help text, default and choices taken from the field (``--task`` is needed unless
+``--resume`` takes it from the checkpoint); only the flags given are passed on, so that
+``--resume`` compares just those with the checkpoint's run. The other
+flags say where and how the run happens (model, output folder, device, cache, progress, where
+to stop this call).
+
+Under a launcher (``torchrun``, ``accelerate launch``) every process runs this command; only the
+main one (``RANK`` 0) prints, so an error or an interrupt is still one line. Ctrl-C exits 130
+with the line of ``stops.Interrupted``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,14 @@ def add_subcommands(sub: Any) -> None:
     s.add_argument("--device", default="auto", help="auto (cuda, mps, else cpu), cpu, cuda, mps")
     s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="end this call after N steps, leaving a checkpoint to --resume from (a long run "
+        "in parts)",
+    )
     s.add_argument("--json", action="store_true", help="print the injection record as JSON")
     s.set_defaults(func=run)
 
@@ -46,13 +62,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if types[field.name] is bool:
             group.add_argument(flag(field.name), action="store_true", default=None, help=help_text)
             continue
-        if not required:
+        if required:
+            help_text += " (required, unless --resume)"
+        else:
             help_text += f" (default: {field.default})"
         group.add_argument(
             flag(field.name),
             type=types[field.name],
             choices=field.metadata.get("choices"),
-            required=required,
             default=None,
             help=help_text,
         )
@@ -65,17 +82,39 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tracr_bench.inject.stops import Interrupted, resume_command
     from tracr_bench.inject.train import inject
+    from tracr_bench.models import ModelError
+    from tracr_bench.task import TaskError
 
-    record = inject(
-        output=args.output,
-        model=args.model,
-        device=args.device,
-        resume=args.resume,
-        progress=not args.no_progress,
-        cache_dir=getattr(args, "cache_dir", None),
-        **config_options(args),
-    )
+    main = os.environ.get("RANK", "0") == "0"
+    try:
+        record = inject(
+            output=args.output,
+            model=args.model,
+            device=args.device,
+            resume=args.resume,
+            progress=main and not args.no_progress,
+            stop_after=args.stop_after,
+            cache_dir=getattr(args, "cache_dir", None),
+            **config_options(args),
+        )
+    except Interrupted as stop:
+        if main:
+            print(f"tracr-bench: {stop}", file=sys.stderr)
+        return 130
+    except (TaskError, ModelError):
+        if main:
+            raise  # the command line prints its one line
+        return 2
+    if not main:
+        return 0
+    if "stopped_at" in record:
+        print(
+            f"stopped after step {record['stopped_at']} of {record['steps']}; continue with: "
+            + resume_command(Path(args.output), args.model)
+        )
+        return 0
     if args.json:
         print(json.dumps(record, indent=1))
     else:

@@ -2,7 +2,8 @@
 
 Every field is an option of ``tracr-bench inject`` (``--kebab-case``; type, help text, choices
 and limits come from the field and its metadata, see ``cli``) and a keyword of
-``train.inject()``; ``validate`` checks them with messages that name the flag, and ``asdict`` is
+``train.inject()``; ``validate`` checks them with messages that name the flag (numbers must be
+finite: ``--lr inf`` is refused before any work), and ``asdict`` is
 the ``config`` block of ``injection.json`` and of every checkpoint. The defaults are tuned for
 the shipped default LM.
 
@@ -15,6 +16,7 @@ it, pass ``--lr 1e-6 --adapter-lr 1e-4 --precision fp32``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +82,12 @@ class InjectConfig:
     )
     checkpoint_every: int = option(50, "steps between checkpoints", minimum=1)
     log_every: int = option(100, "steps averaged into one entry of the loss log", minimum=1)
+    max_nonfinite_steps: int = option(
+        1,
+        "stop the run as diverged after this many consecutive steps with a non-finite loss "
+        "term or gradient (each such step is skipped: no update)",
+        minimum=1,
+    )
 
     def validate(self) -> None:
         """InjectError naming the flag of the first field of the wrong type or out of range."""
@@ -87,6 +95,8 @@ class InjectConfig:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             _check_type(field.name, value, hints[field.name])
+            if hints[field.name] is float and not math.isfinite(value):
+                raise InjectError(f"{flag(field.name)} must be a finite number, got {value}")
             choices = field.metadata.get("choices")
             if choices is not None and value not in choices:
                 raise InjectError(

@@ -2,7 +2,14 @@
 translation into the compiled program's ids, and windows of natural text for the KL term.
 
 Everything is tensors on the run's device; a batch is built by indexing, with no Python loop
-over tokens. Batches are drawn from a seeded ``torch.Generator`` whose state is checkpointed.
+over tokens. Task batches are consecutive slices of the seeded examples (step ``s`` takes
+examples ``s * B .. (s + 1) * B - 1``); windows of natural text start at offsets drawn from a
+seeded ``torch.Generator`` whose state is checkpointed.
+
+In a data-parallel run every process holds all the examples and the same generator, draws the
+global batch's indices and offsets, and keeps its ``rows`` of them; a shard is padded to the
+global batch's width and carries the global batch's loss denominators, so that the processes'
+shards are exactly the one-process batch cut in pieces.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ class TaskBatch:
     answer_mask: Tensor  # [B, T] True on the answer's tokens and the stop token after them
     program_ids: Tensor  # [B, T' + 1] compiled ids, BOS first, PAD-padded (T' <= T)
     program_mask: Tensor  # [B, T'] True where the program reads a token (not the stop token)
+    answer_tokens: Tensor  # the global batch's answer tokens (cross-entropy denominator)
+    program_tokens: Tensor  # the global batch's positions read by the program (algorithm loss)
 
 
 STOP = "\n"  # the evaluation's stop sequence (lm-eval ``until``): the LM must learn to end there
@@ -87,9 +96,14 @@ class TaskData:
     def __len__(self) -> int:
         return self.ids.shape[0]
 
-    def batch(self, index: Tensor) -> TaskBatch:
+    def batch(self, index: Tensor, rows: slice = slice(None)) -> TaskBatch:
+        """The examples ``index[rows]`` (a process's shard of the global batch ``index``; all of
+        it by default), padded to the width of the whole batch, with its denominators."""
         index = index.to(self.device)
         width = int(self.lengths[index].max())
+        answer_tokens = self.answer[index].sum()
+        program_tokens = (self.lengths[index] - 1).sum()
+        index = index[rows]
         ids = self.ids[index, :width]
         positions = torch.arange(width, device=self.device)
         lengths = self.lengths[index][:, None]
@@ -104,6 +118,8 @@ class TaskData:
             answer_mask=self.answer[index, :width],
             program_ids=torch.cat([bos, prog[:, :width_p]], dim=1),
             program_mask=read[:, :width_p],
+            answer_tokens=answer_tokens,
+            program_tokens=program_tokens,
         )
 
 
@@ -120,7 +136,9 @@ class NaturalText:
         self.seq_len = seq_len
         self.device = device
 
-    def batch(self, n: int, generator: torch.Generator) -> Tensor:
+    def batch(self, n: int, generator: torch.Generator, rows: slice = slice(None)) -> Tensor:
+        """Rows ``rows`` of ``n`` windows at offsets drawn from ``generator`` (all ``n`` are
+        drawn whatever ``rows``, so that every process's generator stays in step)."""
         starts = torch.randint(0, len(self.ids) - self.seq_len, (n,), generator=generator)
-        offsets = starts[:, None] + torch.arange(self.seq_len)[None, :]
+        offsets = starts[rows, None] + torch.arange(self.seq_len)[None, :]
         return self.ids[offsets.to(self.device)]

@@ -12,13 +12,17 @@ the adapter. ``step_losses`` computes one step's loss terms:
   blocks 0..L and the compiled program's residuals;
 - the KL of the LM to its frozen copy on windows of natural text.
 
-``train_step`` adds the learning-rate schedule, the backward pass, clipping and the AdamW step.
+``train_step`` adds the learning-rate schedule, the backward pass, clipping and the AdamW step;
+a step whose loss terms (summed over the processes) or gradient norm are not finite is skipped
+and reported (``stops``). The LM and the adapter form one module (``Trainable``) that accelerate
+prepares (DDP when several processes run; see ``processes``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -29,12 +33,15 @@ import torch
 
 from tracr_bench.compiler.task_programs import compile_task
 from tracr_bench.compiler.torch_program import TorchProgram
-from tracr_bench.inject import losses
+from tracr_bench.inject import losses, stops
 from tracr_bench.inject.blocks import find_blocks, hidden_of, hidden_size, replace_hidden
 from tracr_bench.inject.config import InjectConfig, InjectError
 from tracr_bench.inject.data import NaturalText, TaskBatch, TaskData
+from tracr_bench.inject.processes import Processes, check_divides, dropout_seed
 from tracr_bench.models import heldout_text, load_model
 from tracr_bench.task import Task, get_task
+
+TERMS = ("ce", "algorithm", "kl", "loss")  # the loss terms of a step, in the order logged
 
 
 def resolve_device(device: str) -> torch.device:
@@ -75,19 +82,51 @@ def lr_factor(step: int, cfg: InjectConfig) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+@dataclasses.dataclass
+class StepResult:
+    """One optimiser step: the loss terms of the global batch, its tokens, and what was not
+    finite (None when the step was applied; otherwise it was skipped)."""
+
+    terms: dict[str, float]
+    tokens: int
+    nonfinite: str | None
+
+
+class Trainable(torch.nn.Module):
+    """The LM and the adapter, what AdamW trains, as the one module that DDP wraps; its forward
+    pass is a step's loss terms on this process's shard, so that DDP sees one forward pass per
+    backward pass. The frozen copy and the compiled program are not part of it."""
+
+    def __init__(self, lm: torch.nn.Module, adapter: torch.nn.Module, terms: Callable) -> None:
+        super().__init__()
+        self.lm = lm
+        self.adapter = adapter
+        self.terms = terms
+
+    def forward(self, step: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return self.terms(step)
+
+
 class Injector:
     """Everything one run holds: the LM and its frozen copy, the compiled program, the adapter,
-    the data, the optimiser, and the per-step loss computation."""
+    the data, the optimiser, the processes, and the per-step loss computation."""
 
     def __init__(
-        self, cfg: InjectConfig, base_path: Path, dev: torch.device, cache_dir: Path | None = None
+        self,
+        cfg: InjectConfig,
+        base_path: Path,
+        dev: torch.device,
+        cache_dir: Path | None = None,
+        processes: Processes | None = None,
     ) -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         self.cfg = cfg
+        self.processes = processes or Processes.start(dev)
+        check_divides(cfg, self.processes.n)
         self.task = get_task(cfg.task)
-        self.device = dev
+        self.device = dev = self.processes.device
         torch.manual_seed(cfg.seed)
         self.lm, self.tokenizer, self.merges_removed = _load_lm(base_path, self.task, cfg, dev)
         self.blocks = find_blocks(self.lm)
@@ -102,6 +141,7 @@ class Injector:
         torch.manual_seed(cfg.seed)
         width = len(self.program.residual_labels)
         self.adapter = torch.nn.Linear(hidden_size(self.lm), width).to(dev)
+        self.adapter.requires_grad_(cfg.uses_algorithm)  # the baseline leaves it as it starts
         self.frozen = None
         if cfg.kl_weight > 0:
             self.frozen = copy.deepcopy(self.lm).eval().requires_grad_(False)
@@ -109,7 +149,7 @@ class Injector:
         self.data = TaskData(self.task, self.tokenizer, self.program, n_examples, cfg.seed, dev)
         self.natural = NaturalText(heldout_text("kl"), self.tokenizer, cfg.kl_seq_len, dev)
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.optimizer = torch.optim.AdamW(
+        optimizer = torch.optim.AdamW(
             [
                 {"params": [p for p in self.lm.parameters() if p.requires_grad], "lr": cfg.lr},
                 {"params": list(self.adapter.parameters()), "lr": cfg.adapter_lr},
@@ -117,6 +157,8 @@ class Injector:
             weight_decay=cfg.weight_decay,
         )
         self.base_lrs = [cfg.lr, cfg.adapter_lr]
+        trainable = Trainable(self.lm, self.adapter, self._shard_terms)
+        self.trainable, self.optimizer = self.processes.accelerator.prepare(trainable, optimizer)
         self.subspace = losses.OutputSubspace(self.adapter, self.program.output_index.tolist())
         self.autocast = _autocast(dev, cfg.precision)
         self.refresh_s = 0.0
@@ -126,46 +168,60 @@ class Injector:
         """Residual dimensions of the program's output (the rows detach-and-roll keeps)."""
         return int(self.program.output_index.numel())
 
-    def step_losses(self, step: int) -> tuple[dict[str, torch.Tensor], int]:
-        """The loss terms of ``step`` (``loss`` is their weighted sum) and its token count."""
-        cfg = self.cfg
-        index = torch.arange(step * cfg.batch_size, (step + 1) * cfg.batch_size)
-        batch = self.data.batch(index)
-        result = self._task_forward(batch)
-        terms = {"ce": losses.answer_cross_entropy(result.logits, batch.ids, batch.answer_mask)}
-        zero = terms["ce"].new_zeros(())
-        terms["algorithm"] = zero
-        if cfg.uses_algorithm:
-            terms["algorithm"] = self._algorithm_loss(result.hidden_states, batch)
-        terms["kl"] = zero
-        tokens = int(batch.attention_mask.sum())
-        if self.frozen is not None:
-            text = self.natural.batch(cfg.kl_batch_size, self.generator)
-            terms["kl"] = self._kl_loss(text)
-            tokens += text.numel()
-        terms["loss"] = (
-            terms["ce"] + cfg.algorithm_weight * terms["algorithm"] + cfg.kl_weight * terms["kl"]
-        )
-        return terms, tokens
+    def step_losses(self, step: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """This process's loss terms of ``step`` (``loss`` is their weighted sum; each a sum over
+        its shard divided by the global batch's count) and its token count."""
+        return self.trainable(step)
 
-    def train_step(self, step: int) -> tuple[dict[str, float], int]:
-        """One optimiser step: schedule, losses, backward, clipping, AdamW; the loss terms as
-        floats and the step's token count."""
+    def train_step(self, step: int) -> StepResult:
+        """One optimiser step: schedule, losses, backward (gradients averaged over the
+        processes), clipping, AdamW, unless a loss term or the gradient is not finite."""
         self.set_lr(step)
         terms, tokens = self.step_losses(step)
-        terms["loss"].backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.trained_params(), self.cfg.grad_clip)
-        self.optimizer.step()
+        self.processes.accelerator.backward(terms["loss"] * self.processes.n)
+        norm = self.processes.accelerator.clip_grad_norm_(
+            self.trained_params(), self.cfg.grad_clip or math.inf
+        )
+        local = torch.stack([*(terms[k].detach().float() for k in TERMS), tokens.float()])
+        *values, total_tokens = self.processes.sum(local).tolist()
+        totals = dict(zip(TERMS, values, strict=True))
+        nonfinite = stops.nonfinite(totals, float(norm))
+        if nonfinite is None:
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return {k: v.item() for k, v in terms.items()}, tokens
+        return StepResult(totals, int(total_tokens), nonfinite)
 
     def set_lr(self, step: int) -> None:
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * lr_factor(step, self.cfg)
 
     def trained_params(self) -> list[torch.nn.Parameter]:
-        return [p for g in self.optimizer.param_groups for p in g["params"]]
+        return [p for g in self.optimizer.param_groups for p in g["params"] if p.requires_grad]
+
+    def _shard_terms(self, step: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The loss terms of ``step`` on this process's shard of the global batch."""
+        cfg, procs = self.cfg, self.processes
+        torch.manual_seed(dropout_seed(cfg.seed, step, procs.rank))
+        index = torch.arange(step * cfg.batch_size, (step + 1) * cfg.batch_size)
+        batch = self.data.batch(index, procs.shard(cfg.batch_size))
+        result = self._task_forward(batch)
+        ce = losses.answer_cross_entropy(
+            result.logits, batch.ids, batch.answer_mask, batch.answer_tokens
+        )
+        terms = {"ce": ce, "algorithm": ce.new_zeros(()), "kl": ce.new_zeros(())}
+        if cfg.uses_algorithm:
+            terms["algorithm"] = self._algorithm_loss(result.hidden_states, batch)
+        tokens = batch.attention_mask.sum()
+        if self.frozen is not None:
+            text = self.natural.batch(
+                cfg.kl_batch_size, self.generator, procs.shard(cfg.kl_batch_size)
+            )
+            terms["kl"] = self._kl_loss(text, cfg.kl_batch_size * cfg.kl_seq_len)
+            tokens = tokens + text.numel()
+        terms["loss"] = (
+            terms["ce"] + cfg.algorithm_weight * terms["algorithm"] + cfg.kl_weight * terms["kl"]
+        )
+        return terms, tokens
 
     def _task_forward(self, batch: TaskBatch) -> Any:
         """The LM on the task batch; for ``tracr`` with the hidden states and detach-and-roll at
@@ -188,7 +244,9 @@ class Injector:
                 handle.remove()
 
     def _detach_and_roll(self, module: Any, inputs: Any, output: Any) -> Any:
-        return replace_hidden(output, losses.detach_and_roll(hidden_of(output), self.subspace))
+        previous = self.processes.previous_row if self.processes.n > 1 else None
+        rolled = losses.detach_and_roll(hidden_of(output), self.subspace, previous)
+        return replace_hidden(output, rolled)
 
     def _algorithm_loss(self, hidden_states: Any, batch: TaskBatch) -> torch.Tensor:
         """``1 - cos(A h_i, r_i)`` over layers 0..L against the program's residuals (BOS
@@ -202,15 +260,16 @@ class Injector:
                 residuals,
                 self.adapter,
                 batch.program_mask,
+                batch.program_tokens,
             )
 
-    def _kl_loss(self, text: torch.Tensor) -> torch.Tensor:
-        """KL(frozen copy || LM) per token on windows of natural text."""
+    def _kl_loss(self, text: torch.Tensor, denominator: int) -> torch.Tensor:
+        """KL(frozen copy || LM) summed over the tokens of ``text``, over ``denominator``."""
         with self.autocast():
             logits = self.lm(input_ids=text).logits
             with torch.no_grad():
                 original = self.frozen(input_ids=text).logits
-        return losses.kl_to_original(logits, original)
+        return losses.kl_to_original(logits, original, denominator)
 
 
 def _load_lm(base_path: Path, task: Task, cfg: InjectConfig, dev: torch.device) -> tuple:

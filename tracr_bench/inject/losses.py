@@ -1,16 +1,32 @@
 """The three loss terms of tracr-injection and the detach-and-roll intervention.
 
 Shapes: ``B`` batch, ``T`` LM positions, ``H`` LM hidden size, ``D`` compiled residual size.
+
+Each loss is a sum over tokens divided by a ``denominator``, by default the count in the batch at
+hand. A process of a data-parallel run holds a shard of the global batch and passes the global
+batch's count, so that the processes' terms add up to the term of the whole batch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tracr_bench.inject.config import InjectError
 
-def answer_cross_entropy(logits: Tensor, ids: Tensor, answer_mask: Tensor) -> Tensor:
+Denominator = Tensor | float | None
+
+
+class ProjectionError(InjectError):
+    """The projection onto the output subspace could not be computed (a non-finite adapter)."""
+
+
+def answer_cross_entropy(
+    logits: Tensor, ids: Tensor, answer_mask: Tensor, denominator: Denominator = None
+) -> Tensor:
     """Mean cross-entropy of the answer tokens only. ``answer_mask[b, t]`` marks the tokens
     ``ids[b, t]`` that belong to the answer; they are predicted from position ``t - 1``."""
     pred = logits[:, :-1].float()
@@ -18,7 +34,9 @@ def answer_cross_entropy(logits: Tensor, ids: Tensor, answer_mask: Tensor) -> Te
     mask = answer_mask[:, 1:]
     losses = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), labels.reshape(-1), reduction="none")
     mask = mask.reshape(-1).to(losses.dtype)
-    return (losses * mask).sum() / mask.sum().clamp_min(1.0)
+    if denominator is None:
+        denominator = mask.sum()
+    return (losses * mask).sum() / _at_least_one(denominator)
 
 
 def algorithm_loss(
@@ -26,6 +44,7 @@ def algorithm_loss(
     residuals: list[Tensor],
     adapter: torch.nn.Linear,
     mask: Tensor,
+    denominator: Denominator = None,
 ) -> Tensor:
     """Sum over layers i = 0..L (as in the paper) of the mean over real positions of
     ``1 - cos(A h_i, r_i)``.
@@ -34,7 +53,7 @@ def algorithm_loss(
     compiled residual after i layers with the BOS position already dropped; ``mask`` [B, T] is
     True on real (non-padding) tokens."""
     weights = mask.to(torch.float32)
-    denom = weights.sum().clamp_min(1.0)
+    denom = _at_least_one(weights.sum() if denominator is None else denominator)
     total = hidden_states[0].new_zeros((), dtype=torch.float32)
     for h, r in zip(hidden_states, residuals, strict=False):
         cos = F.cosine_similarity(adapter(h).float(), r.float(), dim=-1, eps=1e-8)
@@ -42,12 +61,18 @@ def algorithm_loss(
     return total
 
 
-def kl_to_original(logits: Tensor, original_logits: Tensor) -> Tensor:
+def kl_to_original(
+    logits: Tensor, original_logits: Tensor, denominator: Denominator = None
+) -> Tensor:
     """KL(p_original || p_model) per token, averaged over all positions."""
     logp = F.log_softmax(logits.float(), dim=-1)
     logq = F.log_softmax(original_logits.float(), dim=-1)
     kl = (logq.exp() * (logq - logp)).sum(-1)
-    return kl.mean()
+    return kl.sum() / (kl.numel() if denominator is None else denominator)
+
+
+def _at_least_one(count: Tensor | float) -> Tensor | float:
+    return count.clamp_min(1.0) if isinstance(count, Tensor) else max(count, 1.0)
 
 
 class OutputSubspace:
@@ -67,13 +92,24 @@ class OutputSubspace:
 
     @torch.no_grad()
     def refresh(self) -> None:
+        """Recompute the projection from the adapter's current rows; ProjectionError if the
+        Cholesky factorisation fails (rows that are not finite)."""
         m = self.adapter.weight.index_select(0, self.rows).T.float()  # [H, k]
         gram = m.T @ m
         gram = gram + self.ridge * gram.diagonal().mean().clamp_min(1e-12) * torch.eye(
             gram.shape[0], device=gram.device
         )
+        chol, info = torch.linalg.cholesky_ex(gram)
+        if bool((info != 0) | ~torch.isfinite(chol).all()):  # one device sync
+            finite = bool(torch.isfinite(m).all())
+            raise ProjectionError(
+                "the projection onto the output subspace failed (the Cholesky factorisation of "
+                "the Gram matrix of the adapter's output rows"
+                + ("" if finite else ", which are no longer finite")
+                + ")"
+            )
         self.m = m
-        self.chol = torch.linalg.cholesky(gram)
+        self.chol = chol
 
     def project(self, h: Tensor) -> Tensor:
         assert self.m is not None and self.chol is not None, "call refresh() first"
@@ -88,10 +124,19 @@ class OutputSubspace:
         return self.project(eye)
 
 
-def detach_and_roll(h: Tensor, subspace: OutputSubspace) -> Tensor:
+def detach_and_roll(
+    h: Tensor, subspace: OutputSubspace, previous: Callable[[Tensor], Tensor] | None = None
+) -> Tensor:
     """Keep the projection of ``h`` [B, T, H] onto the output subspace differentiable; detach the
     rest and roll it by one along the batch, so that only the subspace can carry an example's
-    own answer to the later blocks."""
+    own answer to the later blocks.
+
+    ``previous``, for a shard of a global batch: given this shard's last row of the rest
+    [T, H], it returns the last row of the shard before (the last shard's, for the first), which
+    the roll puts in row 0: the roll is then the global batch's roll."""
     projected = subspace.project(h)
     rest = (h - projected).detach()
-    return projected + torch.roll(rest, shifts=1, dims=0)
+    rolled = torch.roll(rest, shifts=1, dims=0)
+    if previous is not None:
+        rolled[0] = previous(rest[-1])
+    return projected + rolled

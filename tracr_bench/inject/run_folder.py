@@ -5,7 +5,8 @@ A new run needs a new or empty, writable folder; ``--resume`` needs one that hol
 trained LM (``save_pretrained``, safetensors), its tokenizer, ``adapter.safetensors`` (the
 adapter's ``weight`` [D, H] and ``bias`` [D]; metadata: the program's residual labels as JSON and
 its output name) and ``injection.json``, the record, written last so that its presence means the
-folder is complete.
+folder is complete; a write that fails or is interrupted removes what it had moved in, so the
+folder is then still the unfinished run (checkpoints only), resumable.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def save_model_folder(
     from safetensors.torch import save_file
 
     partial = Path(tempfile.mkdtemp(prefix=".final-", dir=output))
+    moved: list[Path] = []
     try:
         lm.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
@@ -87,7 +89,15 @@ def save_model_folder(
         )
         for f in sorted(partial.iterdir()):
             os.replace(f, output / f.name)
+            moved.append(output / f.name)
+        write_json_atomic(output / RECORD, record)
+    except BaseException:  # an interrupt or a full disk: no model without its record
+        for f in moved:
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
+        raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    write_json_atomic(output / RECORD, record)
     shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)

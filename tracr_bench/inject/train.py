@@ -6,12 +6,14 @@ resume, loop, checkpoint, save.
 1. config: an ``InjectConfig`` (or keyword options naming its fields), checked; the run folder
    checked, or with ``resume`` the checkpoint's configuration, which wins;
 2. model, data and optimiser: an ``Injector`` (LM and frozen copy, compiled program, adapter,
-   task batches, natural text, AdamW);
-3. resume: weights, AdamW moments, random states and the loss log from the checkpoint;
+   task batches, natural text, AdamW) on this process, one of ``processes`` (1 without a
+   launcher; data parallel under ``torchrun`` or ``accelerate launch``);
+3. resume: weights, AdamW moments, the text generator's state and the loss log;
 4. the loop: per step the learning-rate schedule, the loss terms, backward, clipping, AdamW
-   (``Injector.train_step``) and the loss log;
-5. a checkpoint every ``checkpoint_every`` steps and at the end of the call;
-6. save: the model folder, then ``injection.json`` (``run_folder``).
+   (``Injector.train_step``) and the loss log; a non-finite step is skipped, and
+   ``max_nonfinite_steps`` in a row stop the run (``stops``);
+5. a checkpoint every ``checkpoint_every`` steps and at the end of the call (main process);
+6. save: the model folder, then ``injection.json`` (``run_folder``; main process).
 
 ``baseline`` is the same loop without detach-and-roll and the algorithm loss.
 """
@@ -28,9 +30,18 @@ from typing import Any
 import torch
 
 from tracr_bench.compiler.task_programs import OUTPUT_NAME
-from tracr_bench.inject.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from tracr_bench.inject import stops
+from tracr_bench.inject.checkpoint import (
+    checkpoint_step,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from tracr_bench.inject.config import InjectConfig, InjectError, unknown_options
-from tracr_bench.inject.injector import Injector, resolve_device, uses_bf16
+from tracr_bench.inject.injector import Injector, StepResult, resolve_device, uses_bf16
+from tracr_bench.inject.losses import ProjectionError
+from tracr_bench.inject.processes import Processes, check_divides
+from tracr_bench.inject.record import injection_record
 from tracr_bench.inject.run_folder import (
     ADAPTER,
     CHECKPOINTS,
@@ -39,23 +50,29 @@ from tracr_bench.inject.run_folder import (
     prepare_output,
     save_model_folder,
 )
-from tracr_bench.models import resolve_model_path, weights_digest
+from tracr_bench.inject.stops import Diverged, Interrupted, divergence_cause
+from tracr_bench.models import resolve_model_path
 from tracr_bench.task import get_task
 
 __all__ = ["ADAPTER", "CHECKPOINTS", "RECORD", "Injector", "inject", "resolve_device"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Run:
     """Where and how one call runs (not part of the configuration a checkpoint keeps)."""
 
     output: Path
     model: str  # as asked for: a path or "default"
     base_path: Path
-    device: torch.device
+    processes: Processes
     cache_dir: Path | None
     progress: bool
     stop_after: int | None
+    steps_done: int = 0  # kept up to date by the loop, for the line of an interrupt
+
+    @property
+    def device(self) -> torch.device:
+        return self.processes.device
 
 
 def _empty_window() -> dict[str, float]:
@@ -73,16 +90,26 @@ class TrainState:
     resumed_from: int = 0
     tokens: int = 0  # tokens trained on in this call
     last: dict[str, float] = dataclasses.field(default_factory=dict)  # the last step's terms
+    skipped: int = 0  # steps skipped because a loss term or the gradient was not finite
+    streak: int = 0  # the last of them in a row
 
-    def advance(self, terms: dict[str, float], tokens: int, cfg: InjectConfig) -> None:
-        """Count one step; every ``log_every`` steps (and at the last) log the window's means."""
+    def advance(self, result: StepResult, cfg: InjectConfig) -> None:
+        """Count one step (a skipped one is not logged); every ``log_every`` steps (and at the
+        last) log the window's means. Diverged after ``max_nonfinite_steps`` in a row."""
         self.step += 1
-        self.tokens += tokens
-        self.last = terms
-        for k, v in terms.items():
-            self.window[k] += v
-        self.window["n"] += 1
-        if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+        self.tokens += result.tokens
+        if result.nonfinite is not None:
+            self.skipped += 1
+            self.streak += 1
+            if self.streak >= cfg.max_nonfinite_steps:
+                raise Diverged(divergence_cause(self.step, result.nonfinite, self.streak, cfg))
+        else:
+            self.streak = 0
+            self.last = result.terms
+            for k, v in result.terms.items():
+                self.window[k] += v
+            self.window["n"] += 1
+        if (self.step % cfg.log_every == 0 or self.step == cfg.steps) and self.window["n"]:
             n = self.window.pop("n")
             self.log.append(
                 {"step": self.step, **{k: round(v / n, 6) for k, v in self.window.items()}}
@@ -106,33 +133,62 @@ def inject(
     the result to ``output`` and return the ``injection.json`` record.
 
     ``options`` are fields of ``InjectConfig``: they replace those of ``config``, or make the
-    configuration when ``config`` is None (``task`` is then required). With ``resume`` the
-    checkpoint's configuration is used; what was asked for (all of ``config``, else the
-    ``options``) must agree with it. ``stop_after`` ends the run after that many steps of this
-    call, leaving a checkpoint (as an interrupt would): for tests and for splitting a long run.
+    configuration when ``config`` is None (``task`` is then required, except with ``resume``).
+    With ``resume`` the checkpoint's configuration is used; what was asked for (all of
+    ``config``, else the ``options``) must agree with it. ``stop_after`` ends the run after that
+    many steps of this call, leaving a checkpoint: for tests and for splitting a long run.
+
+    A run that diverges raises ``stops.Diverged`` (an InjectError), Ctrl-C ``stops.Interrupted``
+    (a KeyboardInterrupt); both keep the last checkpoint, or remove a folder this call made when
+    there is none. Under a launcher, every process calls this; see ``processes``.
     """
+    checkpoint, created = None, False
+    if resume:
+        checkpoint = check_resumable(Path(output).expanduser())
+        if config is None and "task" not in options:  # the checkpoint's task
+            options = {**options, "task": _saved(checkpoint)["config"]["task"]}
     cfg, asked = _configure(config, options)
+    if stop_after is not None and stop_after < 1:
+        raise InjectError(f"--stop-after must be at least 1, got {stop_after}")
     run = Run(
         output=Path(output).expanduser(),
         model=str(model),
-        device=resolve_device(device),
+        processes=Processes.start(resolve_device(device)),
         base_path=resolve_model_path(model),
         cache_dir=cache_dir,
         progress=progress,
         stop_after=stop_after,
     )
-    checkpoint, created = None, False
-    if resume:
-        checkpoint = check_resumable(run.output)
+    if checkpoint is not None:
         cfg = _resumed_config(checkpoint, cfg, asked, run)
     else:
-        created = prepare_output(run.output)
+        check_divides(cfg, run.processes.n)  # before the folder is made
+        created = bool(run.processes.on_main(lambda: prepare_output(run.output)))
     try:
         return _train(cfg, run, checkpoint)
-    except BaseException:
-        if created and latest_checkpoint(run.output / CHECKPOINTS) is None:
-            shutil.rmtree(run.output, ignore_errors=True)  # nothing worth keeping
+    except BaseException as err:
+        kept_step = _stopped(run, created)
+        if isinstance(err, Diverged):
+            bf16 = uses_bf16(run.device, cfg.precision)
+            detail = (
+                f"{err}; {stops.kept(run.output, kept_step)}; {stops.divergence_hint(cfg, bf16)}"
+            )
+            raise Diverged(detail) from None
+        if isinstance(err, KeyboardInterrupt):
+            line = stops.interrupted_line(run.output, run.model, run.steps_done, kept_step)
+            raise Interrupted(line) from None
         raise
+
+
+def _stopped(run: Run, created: bool) -> int | None:
+    """After a run stopped early: the step of the checkpoint it keeps, or None (then a folder
+    this call created is removed: nothing in it is worth keeping)."""
+    checkpoint = latest_checkpoint(run.output / CHECKPOINTS)
+    if checkpoint is None:
+        if created:
+            shutil.rmtree(run.output, ignore_errors=True)
+        return None
+    return checkpoint_step(checkpoint)
 
 
 def _configure(
@@ -144,7 +200,10 @@ def _configure(
         raise InjectError(f"unknown injection options: {', '.join(unknown)}")
     if config is None:
         if "task" not in options:
-            raise InjectError("no task given: inject(InjectConfig(task=...)) or inject(task=...)")
+            raise InjectError(
+                "no task given: --task T (from Python: inject(InjectConfig(task=...)) or "
+                "inject(task=...))"
+            )
         cfg, asked = InjectConfig(**options), set(options)
     else:
         cfg = dataclasses.replace(config, **options)
@@ -157,7 +216,7 @@ def _configure(
 def _resumed_config(checkpoint: Path, cfg: InjectConfig, asked: set[str], run: Run) -> InjectConfig:
     """The configuration saved with ``checkpoint``; InjectError if an asked-for field or the
     base model differs from it."""
-    saved = json.loads((checkpoint / "state.json").read_text())
+    saved = _saved(checkpoint)
     saved_cfg = InjectConfig(**saved["config"])
     clash = {
         k: (getattr(cfg, k), getattr(saved_cfg, k))
@@ -172,43 +231,52 @@ def _resumed_config(checkpoint: Path, cfg: InjectConfig, asked: set[str], run: R
     return saved_cfg
 
 
+def _saved(checkpoint: Path) -> dict[str, Any]:
+    return json.loads((checkpoint / "state.json").read_text())
+
+
 def _train(cfg: InjectConfig, run: Run, checkpoint: Path | None) -> dict[str, Any]:
     t_setup = time.time()
-    inj = Injector(cfg, run.base_path, run.device, run.cache_dir)
+    inj = Injector(cfg, run.base_path, run.device, run.cache_dir, run.processes)
     state = _restore(inj, checkpoint) if checkpoint is not None else TrainState()
+    run.steps_done = state.step
     setup_s = time.time() - t_setup
 
     end = cfg.steps if run.stop_after is None else min(cfg.steps, state.step + run.stop_after)
     inj.lm.train()
     loop_s = _loop(inj, state, end, run)
     if end < cfg.steps:
+        run.processes.wait()
         return {"stopped_at": end, "steps": cfg.steps, "output": str(run.output)}
 
     inj.lm.eval()
-    record = _record(inj, state, run, setup_s, loop_s)
-    save_model_folder(
-        run.output,
-        inj.lm,
-        inj.tokenizer,
-        inj.adapter,
-        inj.program.residual_labels,
-        OUTPUT_NAME,
-        record,
-    )
+    record = injection_record(inj, state, run, setup_s, loop_s)
+    if run.processes.is_main:
+        save_model_folder(
+            run.output,
+            inj.lm,
+            inj.tokenizer,
+            inj.adapter,
+            inj.program.residual_labels,
+            OUTPUT_NAME,
+            record,
+        )
+    run.processes.wait()
     return record
 
 
 def _restore(inj: Injector, checkpoint: Path) -> TrainState:
     """Weights, AdamW moments and random states from ``checkpoint``; the loop's state."""
     info, rng = load_checkpoint(checkpoint, inj.lm, inj.adapter, inj.optimizer)
-    torch.set_rng_state(rng["torch"])
-    inj.generator.set_state(rng["kl_generator"])
+    inj.generator.set_state(rng["kl_generator"])  # dropout is seeded per step: no torch state
     return TrainState(
         step=info["step"],
         log=info["log"],
         window=info["window"],
         elapsed_s=info["elapsed_s"],
         resumed_from=info["step"],
+        skipped=info.get("skipped", 0),
+        streak=info.get("streak", 0),
     )
 
 
@@ -227,8 +295,13 @@ def _loop(inj: Injector, state: TrainState, end: int, run: Run) -> float:
     )
     t_loop = time.time()
     for step in bar:
-        terms, tokens = inj.train_step(step)
-        state.advance(terms, tokens, cfg)
+        try:
+            result = inj.train_step(step)
+        except ProjectionError as err:
+            raise Diverged(f"training diverged at step {step + 1} of {cfg.steps}: {err}") from None
+        state.advance(result, cfg)
+        run.steps_done = state.step
+        terms = result.terms
         bar.set_postfix(
             ce=f"{terms['ce']:.3f}",
             alg=f"{terms['algorithm']:.3f}",
@@ -236,62 +309,23 @@ def _loop(inj: Injector, state: TrainState, end: int, run: Run) -> float:
             refresh=False,
         )
         if state.step % cfg.checkpoint_every == 0 or state.step == end:
-            _checkpoint(inj, state, run, state.elapsed_s + time.time() - t_loop)
+            if run.processes.is_main:
+                _checkpoint(inj, state, run, state.elapsed_s + time.time() - t_loop)
     bar.close()
     return time.time() - t_loop
 
 
 def _checkpoint(inj: Injector, state: TrainState, run: Run, elapsed_s: float) -> None:
-    rng = {"torch": torch.get_rng_state(), "kl_generator": inj.generator.get_state()}
+    rng = {"kl_generator": inj.generator.get_state()}
     meta = {
         "config": inj.cfg.asdict(),
         "base_model": str(run.base_path.resolve()),
         "log": state.log,
         "window": state.window,
         "elapsed_s": elapsed_s,
+        "skipped": state.skipped,
+        "streak": state.streak,
+        "processes": run.processes.n,
     }
     folder = run.output / CHECKPOINTS
     save_checkpoint(folder, state.step, inj.lm, inj.adapter, inj.optimizer, rng, meta)
-
-
-def _record(
-    inj: Injector, state: TrainState, run: Run, setup_s: float, loop_s: float
-) -> dict[str, Any]:
-    """``injection.json``: task, method, configuration, base model, program, losses, timings."""
-    cfg, dev = inj.cfg, run.device
-    steps_here = max(1, state.step - state.resumed_from)
-    return {
-        "task": inj.task.name,
-        "task_version": inj.task.version,
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "steps": cfg.steps,
-        "config": cfg.asdict(),
-        "base_model": {
-            "requested": run.model,
-            "path": str(run.base_path.resolve()),
-            "weights_sha256": weights_digest(run.base_path),
-        },
-        "program": {
-            "layers": inj.n_layers,
-            "residual_dims": len(inj.program.residual_labels),
-            "max_seq_len": inj.program.max_seq_len,
-            "output_dims": inj.output_dims,
-            "detach_and_roll_block": inj.n_layers if cfg.uses_algorithm else None,
-        },
-        "tokenizer": {"split_symbols": cfg.split_symbols, "merges_removed": inj.merges_removed},
-        "losses": {"final": state.last, "log": state.log},
-        "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type,
-        "precision": "bf16" if uses_bf16(dev, cfg.precision) else "fp32",
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "wall_time_s": round(state.elapsed_s + loop_s, 3),
-        "setup_s": round(setup_s, 3),
-        "step_time_s": round(loop_s / steps_here, 4),
-        "tokens_per_s": round(state.tokens / loop_s, 1) if loop_s > 0 else None,
-        "projection_refresh_ms_per_step": round(1e3 * inj.refresh_s / steps_here, 4)
-        if cfg.uses_algorithm
-        else None,
-        "resumed_from_step": state.resumed_from or None,
-    }
