@@ -14,6 +14,7 @@ from tracr_bench.cli import main
 from tracr_bench.compiler.task_programs import (
     compile_task,
     default_tokenizer,
+    default_tokenizer_id,
     exactness_for,
     needed_exactness,
     program_settings,
@@ -187,7 +188,7 @@ def test_a_declared_length_is_checked_and_the_needed_one_named(capsys):
 
 
 def test_token_span_bounds():
-    tokenizer, name = default_tokenizer()
+    tokenizer, name = default_tokenizer(), default_tokenizer_id()
     # prompt + answer: 8 tokens + 1 per letter ("Let", "ters", " a", ..., "\n", "An", "sw", "er",
     # ":", then " yes" or " no")
     spans = token_spans(ab_task(), tokenizer, name)

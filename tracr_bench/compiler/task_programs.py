@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from tracr_bench.compiler.compiling import CompiledProgram, compile_program, default_cache_dir
 from tracr_bench.task import Task, TaskError
@@ -60,11 +60,19 @@ def program_for(task: Task, which: Which):
 
 
 @cache
-def default_tokenizer() -> tuple[Any, str]:
-    """The default LM's tokenizer and the sha256 of its file (what the lengths are counted in)."""
-    from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256, load_tokenizer
+def default_tokenizer():
+    """The default LM's tokenizer, what the lengths are counted in (loaded once)."""
+    from tracr_bench.models import load_tokenizer
 
-    return load_tokenizer("default"), file_sha256(DEFAULT_MODEL_DIR / "tokenizer.json")
+    return load_tokenizer("default")
+
+
+@cache
+def default_tokenizer_id() -> str:
+    """The sha256 of the default LM's tokenizer file: cached token counts are keyed by it."""
+    from tracr_bench.models import DEFAULT_MODEL_DIR, file_sha256
+
+    return file_sha256(DEFAULT_MODEL_DIR / "tokenizer.json")
 
 
 def _check_which(which: str) -> None:
@@ -75,11 +83,10 @@ def _check_which(which: str) -> None:
 def needed_max_seq_len(task: Task, which: Which, *, cache_dir: Path | None = None) -> int:
     """The longest prompt + answer the ``which`` program reads, in default-tokenizer tokens."""
     _check_which(which)
-    tokenizer, tokenizer_id = default_tokenizer()
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    spans = token_spans(task, tokenizer, tokenizer_id, cache_dir=root)
     splits = ["train"] if which == "injection" else list(task.splits)
-    return max(spans[s].bound for s in splits)
+    spans = token_spans(task, default_tokenizer, default_tokenizer_id(), root, splits)
+    return max(span.bound for span in spans.values())
 
 
 def needed_exactness(program, vocab: set[str], max_seq_len: int) -> tuple[float, str]:

@@ -155,15 +155,19 @@ def _span(task: Task, split: str, tokenizer) -> TokenSpan:
 
 
 def token_spans(
-    task: Task, tokenizer, tokenizer_id: str, cache_dir: Path | None = None
+    task: Task,
+    tokenizer,
+    tokenizer_id: str,
+    cache_dir: Path | None = None,
+    splits: Sequence[str] | None = None,
 ) -> dict[str, TokenSpan]:
-    """Every split's ``TokenSpan`` with ``tokenizer`` (named by ``tokenizer_id``, e.g. the sha256
-    of its file). Tokenizing 50,000 prompts takes seconds, so the spans are kept for the
-    process and, given ``cache_dir``, on disk under the sha256 of the tokenizer id and the
-    split's examples (same examples and tokenizer, same spans)."""
-    return {
-        name: _cached_span(task, name, tokenizer, tokenizer_id, cache_dir) for name in task.splits
-    }
+    """The ``TokenSpan`` of each of ``splits`` (default every split) with ``tokenizer``, named by
+    ``tokenizer_id`` (e.g. the sha256 of its file). ``tokenizer`` may also be a function that
+    loads it, called only when a span is not cached. Tokenizing 50,000 prompts takes seconds, so
+    spans are kept for the process and, given ``cache_dir``, on disk under the sha256 of the
+    tokenizer id and the split's examples (same examples and tokenizer, same spans)."""
+    names = list(task.splits) if splits is None else list(splits)
+    return {name: _cached_span(task, name, tokenizer, tokenizer_id, cache_dir) for name in names}
 
 
 _SPANS: dict[tuple[Task, str, str], TokenSpan] = {}
@@ -180,7 +184,8 @@ def _cached_span(task: Task, split: str, tokenizer, tokenizer_id: str, cache_dir
         path = Path(cache_dir) / "token_spans" / f"{name}.json"
     span = _read(path)
     if span is None:
-        span = _span(task, split, tokenizer)
+        loaded = tokenizer if hasattr(tokenizer, "encode") else tokenizer()
+        span = _span(task, split, loaded)
         _write(path, span)
     _SPANS[key] = span
     return span
