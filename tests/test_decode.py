@@ -127,3 +127,71 @@ def test_a_random_model_decodes_near_chance(tmp_path):
     assert all(
         c["accuracy"] < 0.15 for c in result["decoding"]["adapter"]["test"]["indices"].values()
     )
+
+
+def _tiny_lm(kind: str):
+    from transformers import (
+        AutoTokenizer,
+        GPT2Config,
+        GPT2LMHeadModel,
+        GPTNeoXConfig,
+        GPTNeoXForCausalLM,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
+
+    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    torch.manual_seed(0)
+    common = dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=4, num_attention_heads=2)
+    if kind == "gpt2":
+        config = GPT2Config(
+            n_layer=4,
+            n_embd=32,
+            n_head=2,
+            n_positions=128,
+            vocab_size=len(tok),
+            bos_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+        return GPT2LMHeadModel(config).eval(), tok
+    if kind == "llama":
+        config = LlamaConfig(num_key_value_heads=2, intermediate_size=64, **common)
+        return LlamaForCausalLM(config).eval(), tok
+    config = GPTNeoXConfig(intermediate_size=64, **common)
+    return GPTNeoXForCausalLM(config).eval(), tok
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "gpt_neox"])
+def test_skipping_the_blocks_before_an_edit_changes_nothing(kind):
+    from tracr_bench.compiler.token_translation import Translator
+    from tracr_bench.decode.data import make_batches, translate
+    from tracr_bench.decode.subjects import LMSubject
+    from tracr_bench.inject.blocks import hidden_of
+
+    lm, tok = _tiny_lm(kind)
+    task = get_task("parity")
+    program = _program("parity")
+    translator = Translator(task, tok)
+    rows = translate(task, translator, "test", 12, 0)
+    lookup = translator.lookup(program.compiled.input_encoding)
+    (batch,) = make_batches(rows, lookup, program, 64, "test")
+    subject = LMSubject(lm, tok)
+    layer = 2
+    clean = subject.run(batch, keep=[layer], answers=False)  # stops at block 2
+    full = subject.run(batch, keep=[0, layer, subject.n_hidden - 1])
+    torch.testing.assert_close(clean.hidden[layer], full.hidden[layer])
+    source = batch.source.clamp_min(0)
+    basis = orthonormal(torch.randn(32, 8, generator=torch.Generator().manual_seed(1)))
+    edit = (layer, interchange(basis, clean.hidden[layer][source]))
+    outputs = []
+    hook = subject.blocks[-1].register_forward_hook(lambda m, a, out: outputs.append(out))
+    try:
+        skipped = subject.run(batch, edit=edit, start=clean.hidden[layer])
+        replayed = subject.run(batch, edit=edit)
+        subject.run(batch)  # no edit
+    finally:
+        hook.remove()
+    assert skipped.answers == replayed.answers
+    last = [hidden_of(out) for out in outputs]
+    torch.testing.assert_close(last[0], last[1])
+    assert not torch.allclose(last[0], last[2])  # the edit did change the last block's output

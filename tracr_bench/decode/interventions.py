@@ -52,7 +52,7 @@ def interchange(basis: Tensor, source: Tensor):
     """The edit that gives ``h`` the component of ``source`` [B, T, H] in ``span(basis)``."""
 
     def edit(h: Tensor) -> Tensor:
-        return h + ((source - h) @ basis) @ basis.T
+        return h + ((source[:, : h.shape[1]] - h) @ basis) @ basis.T
 
     return edit
 
@@ -102,14 +102,15 @@ def iia_batch(
     base_answers = program_answers(program, residuals[-1], batch)
     for cell in cells:
         dims = list(variables[cell.name].dims)
-        edit = swap_dims(dims, residuals[cell.layer][:, 1:][source])
+        swap = (cell.layer, swap_dims(dims, residuals[cell.layer][:, 1:][source]))
         counterfactual = program_answers(
-            program, program_residuals(program, batch.program_ids, (cell.layer, edit))[-1], batch
+            program, program_residuals(program, batch.program_ids, swap)[-1], batch
         )
         changed = ~example_correct(counterfactual, base_answers, batch)[paired]
-        for kind in SUBSPACES:
+        for kind, basis in cell.bases.items():
             swapped = clean.hidden[cell.layer][source]
-            run = subject.run(batch, edit=(cell.layer, interchange(cell.bases[kind], swapped)))
+            edit = (cell.layer, interchange(basis, swapped))
+            run = subject.run(batch, edit=edit, start=clean.hidden[cell.layer])
             ok = example_correct(run.answers, counterfactual, batch)[paired]
             tally.add((cell.name, cell.layer), kind, ok, changed)
             tick()
@@ -119,7 +120,7 @@ def noise_edit(basis: Tensor, norm: float, directions: Tensor):
     """The edit adding ``norm`` times unit vectors ``directions`` [B, T, k] in ``span(basis)``."""
 
     def edit(h: Tensor) -> Tensor:
-        return h + norm * (directions.to(h.device, h.dtype) @ basis.T)
+        return h + norm * (directions[:, : h.shape[1]].to(h.device, h.dtype) @ basis.T)
 
     return edit
 

@@ -38,7 +38,7 @@ from tracr_bench.decode.scoring import (
 )
 from tracr_bench.decode.setup import Setup, prepare
 from tracr_bench.decode.subjects import example_correct, program_residuals
-from tracr_bench.decode.variables import Reference, reference_values
+from tracr_bench.decode.variables import Reference, Variable, reference_values
 
 
 @dataclass
@@ -57,16 +57,9 @@ class SplitOutcome:
     mean_norm: float | None = None
     classes: dict[str, torch.Tensor] = field(default_factory=dict)  # per variable, where defined
 
-    def count_classes(self, reference: Reference) -> None:
-        for name, classes in reference.classes.items():
-            got = classes[reference.defined[name]].cpu()
-            count = torch.bincount(got, minlength=int(got.max()) + 1 if got.numel() else 1)
-            old = self.classes.get(name, torch.zeros(0, dtype=torch.long))
-            size = max(len(old), len(count))
-            total = torch.zeros(size, dtype=torch.long)
-            total[: len(old)] += old
-            total[: len(count)] += count
-            self.classes[name] = total
+    def count_classes(self, reference: Reference, variables: dict[str, Variable]) -> None:
+        for name, count in class_counts([reference], variables).items():
+            self.classes[name] = self.classes.get(name, 0) + count
 
     def majority(self, name: str) -> float | None:
         """The accuracy of always reading the most frequent value (a floor for decoders)."""
@@ -108,7 +101,10 @@ def decode(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None 
     return assemble(setup, outcomes, probes, train, timings)
 
 
-def load_split(setup: Setup, name: str, size: int | None = None, *, allow_oracle=True) -> SplitData:
+def load_split(
+    setup: Setup, name: str, size: int | None = None, *, allow_oracle: bool = True
+) -> SplitData:
+    """The split's examples (``size`` or ``--limit``) in batches, and the program reading them."""
     cfg = setup.config
     rows = translate(setup.task, setup.translator, name, size or cfg.limit, cfg.seed)
     ref, kept = setup.programs.for_rows(rows, setup.names, allow_oracle=allow_oracle)
@@ -175,23 +171,31 @@ def run_split(
         out.cells[readout] = make_cells(setup, readout, probes, ref)
         out.iia[readout] = IIATally()
     keep = sorted(
-        {*setup.adapter_layers, *setup.probe_layers, *setup.iia_layers, *_noise_layers(setup)}
+        {
+            *(setup.adapter_layers if "adapter" in setup.readouts else []),
+            *(setup.probe_layers if "probe" in setup.readouts else []),
+            *(layer for cells in out.cells.values() for layer in {c.layer for c in cells}),
+            *(_noise_layers(setup) if noise else []),
+        }
     )
+    # the model's own answers need the whole pass; without them the pass ends at max(keep)
+    answers = noise or max(keep) >= setup.subject.n_hidden - 1
     norm_sum, norm_count = 0.0, 0
     for batch in data.batches:
         batch = batch.to(setup.subject.device)
         residuals = program_residuals(ref.module, batch.program_ids)
         reference = reference_values(residuals[-1], variables, batch.real)
-        clean = setup.subject.run(batch, keep=keep)
+        clean = setup.subject.run(batch, keep=keep, answers=answers)
         tick()
-        ok = example_correct(clean.answers, batch.answer_units, batch)
-        out.accuracy.add("model", ok.sum(), ok.numel())
-        out.count_classes(reference)
+        if answers:
+            ok = example_correct(clean.answers, batch.answer_units, batch)
+            out.accuracy.add("model", ok.sum(), ok.numel())
+        out.count_classes(reference, variables)
         if out.adapter is not None:
             out.adapter.add(clean.hidden, reference)
         if out.probe is not None:
             out.probe.add(clean.hidden, reference, batch.lm_ids)
-        if setup.noise_layer is not None:
+        if noise and setup.noise_layer is not None:
             norms = clean.hidden[setup.noise_layer].norm(dim=-1)[batch.real]
             norm_sum, norm_count = norm_sum + float(norms.sum()), norm_count + norms.numel()
         for readout, cells in out.cells.items():

@@ -95,16 +95,7 @@ def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None
             f"dimensions that is not {task.name!r}'s compiled injection program "
             f"({injection.compiled.residual_width} dimensions); was it injected with this task?"
         )
-    known = default_variables(injection.variables)
-    names = resolve_names(config.variables, known, "--variables")
-    if config.intervene == "none":
-        intervene = []
-    elif config.intervene == "auto":
-        intervene = intervention_defaults(names, OUTPUT_NAME)
-    else:
-        intervene = resolve_names(tuple(config.intervene), known, "--intervene")
-    extra = [n for n in [*intervene, *([OUTPUT_NAME] if config.noise else [])] if n not in names]
-    names += list(dict.fromkeys(extra))  # what is intervened on is decoded too
+    names, intervene = _variables(config, default_variables(injection.variables))
 
     n_hidden = subject.n_hidden if subject is not None else _hidden_states(path)
     max_edit = subject.max_edit_layer if subject is not None else n_hidden - 2
@@ -127,6 +118,20 @@ def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None
         config, task, splits, translator, programs, subject, adapter, readouts, names,
         intervene, adapter_layers, probe_layers, iia_layers, noise_layer, info,
     )  # fmt: skip
+
+
+def _variables(config: DecodeConfig, known: list[str]) -> tuple[list[str], list[str]]:
+    """The variables decoded and those intervened on (which are decoded too, as is the output
+    when the noise check runs)."""
+    names = resolve_names(config.variables, known, "--variables")
+    if config.intervene == "none":
+        intervene = []
+    elif config.intervene == "auto":
+        intervene = intervention_defaults(names, OUTPUT_NAME)
+    else:
+        intervene = resolve_names(tuple(config.intervene), known, "--intervene")
+    extra = [n for n in [*intervene, *([OUTPUT_NAME] if config.noise else [])] if n not in names]
+    return names + list(dict.fromkeys(extra)), intervene
 
 
 def _injection_record(path: Path) -> dict | None:

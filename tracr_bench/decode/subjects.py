@@ -19,6 +19,7 @@ the compiled program, which neither library knows.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from torch import Tensor
 from tracr_bench.compiler.token_translation import token_text
 from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.decode.data import Batch
-from tracr_bench.inject.blocks import find_blocks, hidden_size
+from tracr_bench.inject.blocks import find_blocks, hidden_size, replace_hidden
 
 Edit = tuple[int, Callable[[Tensor], Tensor]]  # (hidden state index, [B, T, H] -> [B, T, H])
 
@@ -51,6 +52,7 @@ class LMSubject:
         self.max_edit_layer = len(self.blocks) - 1  # an edit is a pre-hook on a block
         self.device = next(lm.parameters()).device
         self._texts: dict[int, str] = {}
+        self._template = None  # a block's output, to mimic when blocks are skipped
 
     def _text(self, token_id: int) -> str:
         if token_id not in self._texts:
@@ -59,24 +61,98 @@ class LMSubject:
 
     @torch.no_grad()
     def run(
-        self, batch: Batch, *, keep: Sequence[int] = (), edit: Edit | None = None, answers=True
+        self,
+        batch: Batch,
+        *,
+        keep: Sequence[int] = (),
+        edit: Edit | None = None,
+        start: Tensor | None = None,
+        answers: bool = True,
     ) -> Run:
-        handle = None
-        if edit is not None:
-            layer, fn = edit
-            handle = self.blocks[layer].register_forward_pre_hook(_pre_hook(fn), with_kwargs=True)
-        try:
-            out = self.lm.base_model(input_ids=batch.lm_ids, output_hidden_states=bool(keep))
-        finally:
-            if handle is not None:
-                handle.remove()
+        """Hidden states ``keep`` and the answers. ``start``: the hidden state that ``edit``
+        rewrites, known from a clean pass of this batch; the blocks before it are then skipped
+        (they would compute exactly ``start``). A run for answers only stops at the last answer
+        position (causal: later tokens change no answer); one for hidden states only stops at
+        the last block it needs."""
+        ids = batch.lm_ids
+        if answers and not keep:
+            ids = ids[:, : int(batch.answer_cols.max()) + 1]
+        if keep and not answers and edit is None and max(keep) < len(self.blocks):
+            return Run(self._hidden_only(ids, sorted(set(keep))), [])
+        with contextlib.ExitStack() as stack:
+            if edit is not None:
+                stack.enter_context(self._edited(edit, start))
+            if keep and self._template is None:
+                stack.enter_context(self._recording_template())
+            out = self.lm.base_model(input_ids=ids, output_hidden_states=bool(keep))
         hidden = {i: out.hidden_states[i] for i in keep}
         texts: list[str] = []
         if answers:
             last = out.last_hidden_state[batch.answer_rows, batch.answer_cols]
-            ids = self.lm.get_output_embeddings()(last).argmax(-1).tolist()
-            texts = [self._text(i) for i in ids]
+            texts = [
+                self._text(i) for i in self.lm.get_output_embeddings()(last).argmax(-1).tolist()
+            ]
         return Run(hidden, texts)
+
+    def _hidden_only(self, ids: Tensor, keep: list[int]) -> dict[int, Tensor]:
+        """Hidden states ``keep`` (inputs of blocks) from a pass that stops when the last of
+        them is reached: later blocks cannot change them."""
+        caught: dict[int, Tensor] = {}
+
+        def grab(i: int):
+            def hook(module, args, kwargs):
+                caught[i] = args[0] if args else kwargs["hidden_states"]
+                if i == keep[-1]:
+                    raise _Stop
+
+            return hook
+
+        with contextlib.ExitStack() as stack:
+            if self._template is None:
+                stack.enter_context(self._recording_template())
+            for i in keep:
+                hook = self.blocks[i].register_forward_pre_hook(grab(i), with_kwargs=True)
+                stack.callback(hook.remove)
+            try:
+                self.lm.base_model(input_ids=ids)
+            except _Stop:
+                pass
+        return caught
+
+    @contextlib.contextmanager
+    def _edited(self, edit: Edit, start: Tensor | None):
+        """``edit`` as a pre-hook on its block; with ``start``, the blocks before pass through."""
+        layer, fn = edit
+        skipped = []
+        if start is not None and self._template is not None:
+            fn = _from_start(fn, start)
+            for block in self.blocks[:layer]:
+                block.forward = _passthrough(self._template)
+                skipped.append(block)
+        handle = self.blocks[layer].register_forward_pre_hook(_pre_hook(fn), with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()
+            for block in skipped:
+                del block.forward
+
+    @contextlib.contextmanager
+    def _recording_template(self):
+        """Keep the structure of a block's output (a tensor, or a tuple led by one)."""
+
+        def hook(module, args, output):
+            self._template = output
+
+        handle = self.blocks[0].register_forward_hook(hook)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once the hidden states needed are in hand."""
 
 
 def _pre_hook(fn: Callable[[Tensor], Tensor]):
@@ -86,6 +162,21 @@ def _pre_hook(fn: Callable[[Tensor], Tensor]):
         return args, {**kwargs, "hidden_states": fn(kwargs["hidden_states"])}
 
     return hook
+
+
+def _from_start(fn: Callable[[Tensor], Tensor], start: Tensor) -> Callable[[Tensor], Tensor]:
+    """``fn`` applied to ``start`` (cut to the run's length) instead of what arrives."""
+    return lambda h: fn(start[:, : h.shape[1]])
+
+
+def _passthrough(template):
+    """A block's forward that returns its input hidden state in the block's output format."""
+
+    def forward(*args, **kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        return replace_hidden(template, hidden)
+
+    return forward
 
 
 class ProgramSubject:
@@ -100,8 +191,15 @@ class ProgramSubject:
 
     @torch.no_grad()
     def run(
-        self, batch: Batch, *, keep: Sequence[int] = (), edit: Edit | None = None, answers=True
+        self,
+        batch: Batch,
+        *,
+        keep: Sequence[int] = (),
+        edit: Edit | None = None,
+        start: Tensor | None = None,
+        answers: bool = True,
     ) -> Run:
+        """As ``LMSubject.run``; ``start`` is not needed (the program is cheap to rerun)."""
         residuals = program_residuals(self.program, batch.program_ids, edit)
         hidden = {i: residuals[i][:, 1:] for i in keep}
         texts = program_answers(self.program, residuals[-1], batch) if answers else []
