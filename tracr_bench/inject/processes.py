@@ -43,13 +43,9 @@ def check_divides(cfg: InjectConfig, n: int) -> None:
         if size % n:
             flag = "--" + name.replace("_", "-")
             raise InjectError(
-                f"{flag} {size} does not divide among {n} processes: the batch sizes are "
-                f"global; pass a multiple of {n} or run {_divisors(size)} processes"
+                f"{flag} {size} does not divide among {n} processes (the batch sizes are "
+                f"global): pass a multiple of {n}"
             )
-
-
-def _divisors(size: int) -> str:
-    return ", ".join(str(d) for d in range(1, min(size, 8) + 1) if size % d == 0) + " ..."
 
 
 def dropout_seed(seed: int, step: int, rank: int) -> int:
