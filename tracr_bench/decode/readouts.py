@@ -27,8 +27,7 @@ from torch import Tensor
 from tracr_bench.compiler.labels import label_matches
 from tracr_bench.decode.config import DecodeError
 from tracr_bench.decode.variables import Variable, snap
-
-ADAPTER_FILE = "adapter.safetensors"  # as written by ``tracr-bench inject``
+from tracr_bench.inject.run_folder import ADAPTER
 
 
 @dataclass
@@ -56,7 +55,7 @@ class LinearReadout:
 
 def load_adapter(model_dir: Path) -> LinearReadout | None:
     """The adapter saved in an injected model folder, or None when there is none."""
-    path = Path(model_dir) / ADAPTER_FILE
+    path = Path(model_dir) / ADAPTER
     if not path.is_file():
         return None
     from safetensors import safe_open

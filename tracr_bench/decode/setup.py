@@ -27,10 +27,9 @@ from tracr_bench.decode.config import (
 from tracr_bench.decode.programs import Programs
 from tracr_bench.decode.readouts import LinearReadout, load_adapter
 from tracr_bench.decode.variables import default_variables, intervention_defaults
+from tracr_bench.inject.run_folder import RECORD
 from tracr_bench.models import load_tokenizer, resolve_model_path
 from tracr_bench.task import Task, get_task
-
-INJECTION_RECORD = "injection.json"  # as written by ``tracr-bench inject``
 
 
 @dataclass
@@ -137,7 +136,7 @@ def _variables(config: DecodeConfig, known: list[str]) -> tuple[list[str], list[
 def _injection_record(path: Path) -> dict | None:
     """What the model folder's ``injection.json`` says (method, task, steps, seed); None for a
     model that was never injected."""
-    record_path = path / INJECTION_RECORD
+    record_path = path / RECORD
     if not record_path.is_file():
         return None
     record = json.loads(record_path.read_text())
