@@ -145,7 +145,7 @@ def _ridge(gram: Tensor, cross: Tensor, alpha: float) -> Tensor:
     scatter = gram[:-1, :-1] - n * torch.outer(mean_x, mean_x)
     centred = cross[:-1] - n * torch.outer(mean_x, mean_y)
     lam = alpha * scatter.diagonal().mean().clamp_min(1e-12)
-    system = scatter + lam * torch.eye(scatter.shape[0], dtype=scatter.dtype)
+    system = scatter + lam * torch.eye(len(scatter), dtype=scatter.dtype, device=scatter.device)
     factor, info = torch.linalg.cholesky_ex(system)
     if int(info) == 0:
         w = torch.cholesky_solve(centred, factor)

@@ -113,6 +113,7 @@ def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None
         subject = _load_subject(path, config.device)
         info["weights_sha256"] = _digest(path)
     info.update(hidden_states=subject.n_hidden, hidden_size=subject.width)
+    adapter = adapter.to(subject.device) if adapter is not None else None
     return Setup(
         config, task, splits, translator, programs, subject, adapter, readouts, names,
         intervene, adapter_layers, probe_layers, iia_layers, noise_layer, info,
