@@ -149,8 +149,8 @@ def test_interrupt_in_the_loop_before_a_checkpoint(tmp_path, tiny, monkeypatch, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 130
     assert err[-1:] == [
-        "tracr-bench: interrupted after 0 steps: no checkpoint had been written, so nothing "
-        "was kept"
+        "tracr-bench: inject (tracr, parity) interrupted after 0 of 200 steps: no checkpoint had "
+        "been written, so nothing was kept"
     ]
     assert not out.exists()
 
@@ -190,7 +190,8 @@ def test_ctrl_c_in_a_real_run(tmp_path, tiny):
     assert proc.returncode == 130, stderr
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
     command = f"tracr-bench inject --output {out} --model {tiny} --resume"
-    assert lines[0].startswith("tracr-bench: interrupted after "), lines
+    assert lines[0].startswith("tracr-bench: inject (tracr, parity) interrupted after "), lines
+    assert " of 2000 steps: kept the checkpoint of step " in lines[0], lines
     assert lines[0].endswith(f"in {out / 'checkpoints'}; continue with: {command}"), lines
     assert _top_level(out) == {"checkpoints"}
     kept = {p.name for p in (out / "checkpoints").iterdir()}
@@ -198,3 +199,11 @@ def test_ctrl_c_in_a_real_run(tmp_path, tiny):
     # the printed command resumes (one step here)
     assert main([*command.split()[1:], "--stop-after", "1", "--no-progress"]) == 0
     assert os.path.isdir(out / "checkpoints")
+
+
+def test_stop_after_must_be_positive(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["inject", "--task", "parity", "--output", str(out), "--stop-after", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["tracr-bench: error: --stop-after must be at least 1, got 0"]
+    assert not out.exists()

@@ -76,9 +76,11 @@ def resume_command(output: Path, model: str) -> str:
     return shlex.join([*words, "--resume"])
 
 
-def interrupted_line(output: Path, model: str, step: int, checkpoint_step: int | None) -> str:
-    """The line of an interrupt at ``step`` (steps done so far)."""
-    line = f"interrupted after {step} steps: "
+def interrupted_line(
+    cfg: InjectConfig, output: Path, model: str, step: int, checkpoint_step: int | None
+) -> str:
+    """The line of an interrupt after ``step`` steps done."""
+    line = f"inject ({cfg.method}, {cfg.task}) interrupted after {step} of {cfg.steps} steps: "
     if checkpoint_step is None:
         return line + "no checkpoint had been written, so nothing was kept"
     return (

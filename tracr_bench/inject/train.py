@@ -175,7 +175,7 @@ def inject(
             )
             raise Diverged(detail) from None
         if isinstance(err, KeyboardInterrupt):
-            line = stops.interrupted_line(run.output, run.model, run.steps_done, kept_step)
+            line = stops.interrupted_line(cfg, run.output, run.model, run.steps_done, kept_step)
             raise Interrupted(line) from None
         raise
 
@@ -290,7 +290,7 @@ def _loop(inj: Injector, state: TrainState, end: int, run: Run) -> float:
         initial=state.step,
         total=cfg.steps,
         desc=f"{cfg.method} {cfg.task}",
-        disable=not run.progress,
+        disable=not (run.progress and run.processes.is_main),
         unit="step",
     )
     t_loop = time.time()
