@@ -83,6 +83,8 @@ def test_token_map_identity_and_standard_splits():
     assert (train.name, train.size, test.name, test.size) == ("train", 50_000, "test", 4_000)
     assert test.description == "same distribution as train" and test.draw is train.draw
     assert Split(name="ood", description="d", min_length=1, max_length=2).size == 4_000
+    positional = Split("train", "2-5 of x/y", 2, 5, 50_000, draw=train.draw)  # as before the kit
+    assert positional == train
     with pytest.raises(TaskError, match="filler '_' is also a task symbol"):
         TokenMap.identity("_x")
     with pytest.raises(TaskError, match="min_length <= max_length"):
