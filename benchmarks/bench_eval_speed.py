@@ -209,10 +209,10 @@ PROFILED = [  # (label, file name ending, function): what the profile of one (a)
     ("  lm-eval: task set-up (TaskManager.load)", "lm_eval/tasks/manager.py", "load"),
     ("  lm-eval: request building", "lm_eval/api/task.py", "build_all_requests"),
     ("  fast engine: generate_until", "evaluate/fast_engine.py", "generate_until"),
-    ("    teacher-forced passes (step 1)", "evaluate/fast_engine.py", "_decide_lm_eval_batches"),
-    ("      of which the model's forward", "evaluate/fast_engine.py", "_forward"),
-    ("    greedy extensions (step 2)", "evaluate/fast_engine.py", "_extend_undecided"),
-    ("    lm-eval's generation (step 3)", "evaluate/fast_engine.py", "_generate_the_rest"),
+    ("    step 1: a pass per lm-eval batch", "evaluate/fast_engine.py", "_decide_lm_eval_batches"),
+    ("    step 2: along the gold; extensions", "evaluate/fast_engine.py", "_extend_undecided"),
+    ("    step 3: lm-eval's own generation", "evaluate/fast_engine.py", "_generate_the_rest"),
+    ("    the forward passes of steps 1-2", "evaluate/fast_engine.py", "_forward"),
     ("  lm-eval: scoring and aggregation", "lm_eval/evaluator_utils.py", "_process_results"),
 ]
 

@@ -75,6 +75,9 @@ def test_same_numbers_as_lm_eval_engine(both_engines):
     decided = sum(stats.get(k, 0) for k in ("stopped", "ended", "impossible"))
     assert stats.get("stopped", 0) > 0 and decided >= 0.9 * 5 * LIMIT
     assert not stats.get("disagreements")
+    # both ways of reading along the gold answer were taken: after a first pass over the
+    # prompts alone, and at once when the last batch's answers mostly began right
+    assert stats.get("read_along_gold", 0) > 0 and stats.get("read_gold_at_once", 0) > 0, stats
 
 
 def test_same_retention_as_lm_eval_engine(both_engines):

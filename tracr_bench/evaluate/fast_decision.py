@@ -157,8 +157,8 @@ def decide(
 @dataclass
 class Settlement:
     """How the requests of one ``FastHFLM.generate_until`` call are settled: each request's
-    output and how it was settled, lm-eval's batches (as request indices), the requests being
-    extended and the batches left to lm-eval's own generation."""
+    output and how it was settled, lm-eval's batches (as request indices), the requests to read
+    along their gold answer or to extend, and the batches left to lm-eval's own generation."""
 
     requests: list
     stats: Counter
@@ -168,7 +168,10 @@ class Settlement:
     batch_of: dict[int, int] = field(default_factory=dict)
     exact: set[int] = field(default_factory=set)  # batches for lm-eval's own generation
     pending: dict[int, tuple[int, list[int]]] = field(default_factory=dict)  # i -> (max, known)
+    along_gold: set[int] = field(default_factory=set)  # pending to read along the gold answer
     rules_of: dict[int, Rules] = field(default_factory=dict)
+    gold_at_once: bool = False  # read the gold answers in the next batch's first pass
+    greedy_config: bool = True  # the model's generation config decodes greedily (read once)
 
     def __post_init__(self) -> None:
         self.out = [None] * len(self.requests)
@@ -203,8 +206,20 @@ def margin_for(dtype: torch.dtype) -> tuple[float, float]:
 def plain_greedy(gen_kwargs: dict, generation_config) -> bool:
     """Whether ``generate()`` with lm-eval's ``gen_kwargs`` (``until`` and ``max_gen_toks``
     already taken out) and the model's generation config is plain greedy argmax decoding."""
-    if gen_kwargs.get("do_sample") is not False or set(gen_kwargs) - {"do_sample", "temperature"}:
-        return False
+    return greedy_kwargs(gen_kwargs) and greedy_config(generation_config)
+
+
+def greedy_kwargs(gen_kwargs: dict) -> bool:
+    """Whether lm-eval's ``gen_kwargs`` (``until`` and ``max_gen_toks`` taken out) ask for
+    plain greedy decoding."""
+    return gen_kwargs.get("do_sample") is False and not set(gen_kwargs) - {
+        "do_sample",
+        "temperature",
+    }
+
+
+def greedy_config(generation_config) -> bool:
+    """Whether the model's generation config changes nothing of greedy decoding."""
     if generation_config is None:
         return True
     from transformers import GenerationConfig
@@ -221,6 +236,8 @@ __all__ = [
     "Rules",
     "Settlement",
     "decide",
+    "greedy_config",
+    "greedy_kwargs",
     "margin_for",
     "plain_greedy",
 ]

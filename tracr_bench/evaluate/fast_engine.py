@@ -6,10 +6,14 @@ because ``evaluate`` still runs ``lm_eval.simple_evaluate`` on it.
 
 ``generate_until`` (the task splits): lm-eval generates greedily up to ``max_gen_toks`` tokens,
 several forward passes per batch. Here the requests are put in lm-eval's own batches (same
-order, same left padding), the gold answer's tokens are appended to each prompt, and one forward
-pass gives the greedy token at every answer position (teacher forcing): as long as the greedy
-tokens equal the gold tokens, they *are* the tokens greedy generation produces, so the first
-greedy token that differs from the gold (or the one after the whole gold answer) is known too.
+order, same left padding), and one forward pass over the prompts gives the first greedy token
+(logits at the last position only). Where that is the gold answer's first token, the gold
+tokens are appended to the prompt and one forward pass gives the greedy token at every answer
+position (teacher forcing): as long as the greedy tokens equal the gold tokens, they *are* the
+tokens greedy generation produces, so the first greedy token that differs from the gold (or the
+one after the whole gold answer) is known too. Those requests are read together after the
+batches (step 2, with the extensions below); when most answers of a batch began right, the next
+batch is read along its gold answers at once, in its first pass.
 From that known prefix of the generation, ``fast_decision.decide`` either finds lm-eval's output
 (the text has reached the stop sequence ``\\n``, EOS or ``max_gen_toks``) or proves that no
 continuation can make an exact match (the answer has gone wrong); anything else is *undecided*.
@@ -20,12 +24,8 @@ where that can settle them, else settled by lm-eval itself: ``HFLM.generate_unti
 whole lm-eval batch that holds the example, so even near ties get lm-eval's exact output.
 ``generate_until`` reads as these three steps.
 
-``loglikelihood_rolling`` (retention): the same rolling windows as lm-eval
-(``get_rolling_token_windows`` + ``make_disjoint_window``, context 1, the model's max length),
-scored with the same log-softmax and sums, but sorted by length across documents so that short
-last windows are batched together instead of padded to the full length, without a KV cache and
-without lm-eval's per-token argmax. The figures agree with lm-eval's to float rounding (the
-batches differ, so the matrix products are summed in another order).
+``loglikelihood_rolling`` (retention): ``fast_retention.rolling_loglikelihoods``, lm-eval's
+rolling windows scored in length-sorted batches.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ import inspect
 from collections import Counter
 
 import torch
-import torch.nn.functional as F
-from lm_eval import utils as lm_utils
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import (
     Collator,
@@ -49,9 +47,11 @@ from tracr_bench.evaluate.fast_decision import (
     Rules,
     Settlement,
     decide,
+    greedy_config,
+    greedy_kwargs,
     margin_for,
-    plain_greedy,
 )
+from tracr_bench.evaluate.fast_retention import rolling_loglikelihoods
 
 
 def _accepts(fn, name: str) -> bool:
@@ -78,11 +78,12 @@ class FastHFLM(HFLM):
     # ------------------------------------------------------------------ shared helpers
 
     def _forward(self, input_ids, attention_mask=None, position_ids=None, keep: int = 0):
+        """The logits of one forward pass (at the last ``keep`` positions only, if not 0)."""
         kwargs: dict = {}
         if attention_mask is not None:
-            kwargs["attention_mask"] = attention_mask
+            kwargs["attention_mask"] = attention_mask.to(self.device)
         if position_ids is not None and self._kw_position_ids:
-            kwargs["position_ids"] = position_ids
+            kwargs["position_ids"] = position_ids.to(self.device)
         if self._kw_use_cache:
             kwargs["use_cache"] = False
         if keep and self._kw_logits_to_keep:
@@ -95,7 +96,7 @@ class FastHFLM(HFLM):
                 enabled=self.mixed_precision_dtype is not None,
             ),
         ):
-            logits = self.model(input_ids=input_ids, **kwargs).logits
+            logits = self.model(input_ids=input_ids.to(self.device), **kwargs).logits
         return logits[:, -keep:] if keep else logits
 
     def _plain(self) -> bool:
@@ -143,41 +144,56 @@ class FastHFLM(HFLM):
             return self.margin
         return margin_for(self.mixed_precision_dtype or next(self.model.parameters()).dtype)
 
+    def _prompt_batch(self, contexts: list[str], max_gen_toks: int):
+        """lm-eval's left-padded prompt batch, its mask and position ids as ``generate``
+        makes them."""
+        prompts, mask = self.tok_batch_encode(
+            contexts, left_truncate_len=self.max_length - max_gen_toks, truncation=self.truncation
+        )
+        return prompts, mask, (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+    def _first_tokens(
+        self, contexts: list[str], max_gen_toks: int
+    ) -> tuple[list[list[int]], list[list[bool]]]:
+        """The greedy first token after each prompt and its certainty: one forward pass over
+        lm-eval's prompt batch, logits at the last position only."""
+        prompts, mask, positions = self._prompt_batch(contexts, max_gen_toks)
+        return self._argmax(self._forward(prompts, mask, positions, keep=1))
+
     def _teacher_force(
         self, contexts: list[str], golds: list[list[int]], max_gen_toks: int
     ) -> tuple[list[list[int]], list[list[bool]]]:
-        """Greedy token and certainty after each prompt and each prefix of its gold tokens:
-        one forward pass over lm-eval's left-padded prompt batch with the gold tokens after
-        each prompt (position ids as ``generate`` makes them)."""
-        context_enc, attn = self.tok_batch_encode(
-            contexts, left_truncate_len=self.max_length - max_gen_toks, truncation=self.truncation
-        )
-        width = context_enc.shape[1]
+        """Greedy token and certainty after each prompt and each prefix of its gold tokens
+        (``len(gold) + 1`` per row): one forward pass over the prompt batch with the gold tokens
+        after each prompt."""
+        prompts, mask, positions = self._prompt_batch(contexts, max_gen_toks)
         extra = max(len(g) for g in golds)
-        ids = torch.full((len(contexts), width + extra), self._pad_id(), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        ids[:, :width] = context_enc
-        mask[:, :width] = attn
+        ids = torch.full((len(golds), extra), self._pad_id(), dtype=torch.long)
+        gold_mask = torch.zeros_like(ids)
         for r, g in enumerate(golds):
-            if g:
-                ids[r, width : width + len(g)] = torch.tensor(g, dtype=torch.long)
-                mask[r, width : width + len(g)] = 1
-        position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+            ids[r, : len(g)] = torch.tensor(g, dtype=torch.long)
+            gold_mask[r, : len(g)] = 1
+        after = positions[:, -1:] + 1 + torch.arange(extra)  # left padding: the last is real
         logits = self._forward(
-            ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=position_ids.to(self.device),
+            torch.cat([prompts, ids], 1),
+            torch.cat([mask, gold_mask], 1),
+            torch.cat([positions, after], 1),
             keep=extra + 1,
-        ).float()
-        top = logits.topk(2, dim=-1)
-        best, second = top.values[..., 0], top.values[..., 1]
-        atol, rtol = self._margin()
-        sure = ((best - second) > (atol + rtol * best.abs())).tolist()
-        greedy = top.indices[..., 0].tolist()
+        )
+        greedy, sure = self._argmax(logits)
         return (
             [row[: len(g) + 1] for row, g in zip(greedy, golds, strict=True)],
             [row[: len(g) + 1] for row, g in zip(sure, golds, strict=True)],
         )
+
+    def _argmax(self, logits) -> tuple[list[list[int]], list[list[bool]]]:
+        """The greedy token at each position and whether it beats the runner-up by more than
+        the margin (not a near tie)."""
+        top = logits.float().topk(2, dim=-1)
+        best, second = top.values[..., 0], top.values[..., 1]
+        atol, rtol = self._margin()
+        sure = ((best - second) > (atol + rtol * best.abs())).tolist()
+        return top.indices[..., 0].tolist(), sure
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
@@ -191,13 +207,14 @@ class FastHFLM(HFLM):
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         disable_tqdm = disable_tqdm or not self.progress
         run = Settlement(requests, self.stats)
+        run.greedy_config = greedy_config(getattr(self.model, "generation_config", None))
         self._decide_lm_eval_batches(run, disable_tqdm)
         self._extend_undecided(run)
         self._generate_the_rest(run, disable_tqdm)
         return run.out  # type: ignore[return-value]
 
     def _decide_lm_eval_batches(self, run: Settlement, disable_tqdm: bool) -> None:
-        """Step 1: one teacher-forced pass per lm-eval batch (same grouping, order and size)."""
+        """Step 1: one forward pass per lm-eval batch (same grouping, order and size)."""
         re_ords = Collator(
             [(*req.args, i) for i, req in enumerate(run.requests)],
             sort_fn=lambda x: (-len(self.tok_encode(x[0])), x[0]),
@@ -224,7 +241,7 @@ class FastHFLM(HFLM):
             self.stats["lm_eval"] += len(idx)
             run.exact.add(batch)
             return
-        if not plain_greedy(kwargs, getattr(self.model, "generation_config", None)):
+        if not (run.greedy_config and greedy_kwargs(kwargs)):
             self.stats["undecided:not_plain_greedy"] += len(idx)
             run.exact.add(batch)
             return
@@ -233,16 +250,31 @@ class FastHFLM(HFLM):
         golds = [
             self._gold(c, t)[: max_gen_toks - 1] for c, t in zip(contexts, targets, strict=True)
         ]
-        greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
+        if run.gold_at_once:  # the last batch's answers mostly began right: read the gold now
+            self.stats["read_gold_at_once"] += len(idx)
+            greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
+        else:
+            greedy, sure = self._first_tokens(contexts, max_gen_toks)
+        began_right = [
+            bool(g) and s[0] and t[0] == g[0] for g, t, s in zip(golds, greedy, sure, strict=True)
+        ]
+        run.gold_at_once = 2 * sum(began_right) > len(began_right)
         for r, i in enumerate(idx):
             run.rules_of[i] = rules
+            if began_right[r] and len(greedy[r]) == 1:  # read along its gold answer in step 2
+                self.stats["read_along_gold"] += 1
+                run.along_gold.add(i)
+                run.pending[i] = (max_gen_toks, golds[r])
+                continue
             run.settle(i, decide(greedy[r], sure[r], golds[r], targets[r], self.tok_decode, rules))
 
     def _extend_undecided(self, run: Settlement) -> None:
-        """Step 2: undecided but certain so far: read the known greedy tokens one further, in
-        batches of requests with the same token budget, until each is settled."""
+        """Step 2: the requests whose first greedy token was their gold answer's, read along the
+        gold answer; the undecided ones that are certain so far, read one known greedy token
+        further; in batches of requests with the same token budget, until each is settled."""
         while run.pending:
-            self.stats["extension_passes"] += 1
+            if len(run.pending) > len(run.along_gold):
+                self.stats["extension_passes"] += 1
             by_budget: dict[int, list[int]] = {}
             for i, (budget, _) in run.pending.items():
                 by_budget.setdefault(budget, []).append(i)
@@ -257,7 +289,10 @@ class FastHFLM(HFLM):
         for r, i in enumerate(part):
             target = _target(run.requests[i]) or ""
             d = decide(greedy[r], sure[r], known[r], target, self.tok_decode, run.rules_of[i])
-            if len(d.known) <= len(known[r]) or d.known[: len(known[r])] != known[r]:
+            if i in run.along_gold:  # the gold answer read: settled as in step 1
+                run.along_gold.discard(i)
+                run.pending.pop(i)
+            elif len(d.known) <= len(known[r]) or d.known[: len(known[r])] != known[r]:
                 d = Decision(None, "no_progress", d.known)  # not a longer prefix
             run.settle(i, d)
 
@@ -286,50 +321,7 @@ class FastHFLM(HFLM):
         if not self._plain():
             return super().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
         disable_tqdm = disable_tqdm or not self.progress
-        windows: list[tuple[int, list[int], list[int]]] = []  # (request, input, continuation)
-        for r, req in enumerate(requests):
-            (string,) = req.args
-            for ctx, cont in map(
-                lm_utils.make_disjoint_window,
-                lm_utils.get_rolling_token_windows(
-                    token_list=self.tok_encode(string),
-                    prefix_token=self.prefix_token_id,
-                    max_seq_len=self.max_length,
-                    context_len=1,
-                ),
-            ):
-                windows.append((r, (ctx + cont)[-(self.max_length + 1) :][:-1], cont))
-        # long inputs first; among equal lengths, long continuations first, so that the last
-        # window of each document (full context, few scored tokens) shares batches
-        order = sorted(
-            range(len(windows)), key=lambda w: (-len(windows[w][1]), -len(windows[w][2]))
-        )
-        scores: list[float] = [0.0] * len(windows)
-        pbar = tqdm(
-            total=len(windows), disable=disable_tqdm, desc="Running loglikelihood_rolling (fast)"
-        )
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            width = len(windows[batch[0]][1])
-            ids = torch.full((len(batch), width), self._pad_id(), dtype=torch.long)
-            for row, w in enumerate(batch):
-                inp = windows[w][1]
-                ids[row, : len(inp)] = torch.tensor(inp, dtype=torch.long)
-            # logits only from the first scored position of the batch on
-            keep = max(width - len(windows[w][1]) + len(windows[w][2]) for w in batch)
-            logits = self._forward(ids.to(self.device), keep=keep)
-            for row, w in enumerate(batch):
-                _, inp, cont = windows[w]
-                end = keep - (width - len(inp))  # the row's last input position, in ``logits``
-                part = logits[row, end - len(cont) : end]
-                logp = F.log_softmax(part, dim=-1, dtype=self.softmax_dtype)
-                target = torch.tensor(cont, dtype=torch.long, device=logp.device)
-                scores[w] = float(torch.gather(logp, 1, target.unsqueeze(-1)).squeeze(-1).sum())
-            pbar.update(len(batch))
-        pbar.close()
-        totals = [0.0] * len(requests)
-        for w, (r, _, _) in enumerate(windows):  # summed per document in window order, as lm-eval
-            totals[r] += scores[w]
+        totals = rolling_loglikelihoods(self, [req.args[0] for req in requests], disable_tqdm)
         for req, total in zip(requests, totals, strict=True):
             self.cache_hook.add_partial("loglikelihood_rolling", req.args, total)
         return totals
