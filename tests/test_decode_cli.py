@@ -109,7 +109,7 @@ def test_same_seed_same_numbers(injected):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--model", "default", "--readout", "adapter"], "has no adapter.safetensors"),
+        (["--model", "default", "--readout", "adapter"], "has no trained adapter"),
         (["--variables", "ones,nope"], "unknown variable 'nope'"),
         (["--intervene", "nope"], "unknown variable 'nope'"),
         (["--layers", "1,x"], "--layers takes hidden-state numbers"),
@@ -145,3 +145,20 @@ def test_output_that_is_a_folder(tmp_path, capsys):
 def test_an_adapter_of_another_task(injected, capsys):
     assert main(["decode", "--model", str(injected), "--task", "count", "--no-progress"]) == 2
     assert "injected with task 'parity'" in capsys.readouterr().err
+
+
+def test_a_baseline_adapter_is_not_read(injected, tmp_path, capsys):
+    """A baseline run saves its adapter untrained: `--readout adapter` is refused, and `auto`
+    falls back to probes."""
+    import json
+    import shutil
+
+    baseline = tmp_path / "baseline"
+    shutil.copytree(injected, baseline)
+    record = json.loads((baseline / "injection.json").read_text())
+    (baseline / "injection.json").write_text(json.dumps({**record, "method": "baseline"}))
+    args = ["decode", "--model", str(baseline), "--task", "parity", "--no-progress"]
+    assert main([*args, "--readout", "adapter"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no trained adapter" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline"]

@@ -70,7 +70,7 @@ class DecodeConfig:
         wanted = ["adapter", "probe"] if self.readout == "both" else [self.readout]
         if "adapter" in wanted and not has_adapter:
             raise DecodeError(
-                f"--readout {self.readout}: {self.model!r} has no adapter.safetensors (it was not "
+                f"--readout {self.readout}: {self.model!r} has no trained adapter (it was not "
                 "injected with `tracr-bench inject --method tracr`); use --readout probe"
             )
         return wanted

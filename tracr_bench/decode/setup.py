@@ -69,8 +69,10 @@ def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None
     path = None
     if subject is None:
         path = resolve_model_path(config.model)
-        adapter = load_adapter(path)
         info.update(path=str(path.resolve()), injection=_injection_record(path))
+        # a baseline run saves its adapter untrained: it reads nothing, so it counts as none
+        trained = (info["injection"] or {}).get("method") != "baseline"
+        adapter = load_adapter(path) if trained else None
     readouts = config.readouts(adapter is not None)
     injected_with = (info.get("injection") or {}).get("task")
     if "adapter" in readouts and injected_with not in (None, task.name):
