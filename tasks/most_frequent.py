@@ -90,6 +90,4 @@ TASK = Task(
         name: Split(name, text, lo, hi, 50_000 if name == "train" else 4_000, draw=draw)
         for name, text, lo, hi, draw in SPLITS
     },
-    injection_max_seq_len=27,
-    oracle_max_seq_len=52,
 )
