@@ -52,7 +52,9 @@ def test_every_task_symbol_is_one_token_bare_and_after_a_space(default_tokenizer
     read = set()
     for task in all_tasks().values():
         read |= set(task.token_map.symbols) | {task.token_map.trigger}
-    assert read <= set(TASK_SYMBOLS), read - set(TASK_SYMBOLS)
+    # the tokenizer was built to keep TASK_SYMBOLS apart; a task may also read other symbols
+    # (hist's and most_frequent's unseen letter w), as long as each is one token too
+    assert read - set(TASK_SYMBOLS) <= set("abcdefghijklmnopqrstuvwxyz"), read
     assert unsplit_symbols(default_tokenizer, sorted(read)) == []
     assert default_tokenizer.tokenize(" 1234") == ["Ġ1", "2", "3", "4"]
 
