@@ -87,7 +87,11 @@ def test_two_processes_give_the_results_of_one(one_and_two):
     assert r1["documents"] == r2["documents"] == 3
     for key in ("word_perplexity", "byte_perplexity", "bits_per_byte"):
         assert math.isclose(r1[key], r2[key], rel_tol=1e-6), key
-    assert t1["fast_path"] == t2["fast_path"]  # every request settled once, the same way
+    # every request settled once, the same way (how the answers were read, at once or after
+    # a pass over the prompts alone, depends on the batches each process forms)
+    settled = ("stopped", "ended", "impossible", "fallback_examples")
+    assert [t1["fast_path"].get(k) for k in settled] == [t2["fast_path"].get(k) for k in settled]
+    assert sum(t2["fast_path"].get(k, 0) for k in settled) == 2 * LIMIT
 
 
 def test_written_once_and_printed_once(one_and_two):

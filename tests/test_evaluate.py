@@ -147,6 +147,8 @@ def test_results_json(ours, tiny_model, retention_text):
     ret = tb["retention"]
     assert ret["documents"] >= 1 and ret["word_perplexity"] > 1 and ret["bits_per_byte"] > 0
     assert set(tb["timings"]) >= {"load_model_s", "oracle_s", "lm_eval_s", "total_s"}
+    # lm-eval's environment record, collected while the model loaded
+    assert on_disk["pretty_env_info"].startswith("PyTorch version")
     assert not list(path.parent.glob("*.tmp"))
 
 

@@ -17,15 +17,17 @@ from tracr_bench.task import TaskError, get_task
 def cmd_eval(args: argparse.Namespace) -> int:
     """``tracr-bench eval``; under a launcher of several processes, only the main one prints
     (an error too: every process meets the same one)."""
-    from tracr_bench.evaluate.processes import is_main_process
+    from tracr_bench.evaluate.processes import finish, is_main_process
     from tracr_bench.models import ModelError
 
     try:
-        return _eval(args)
+        code = _eval(args)
     except (TaskError, ModelError):
         if is_main_process():
             raise
         return 2
+    finish()
+    return code
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -122,6 +122,17 @@ def _doc_id(request, index: int) -> int:
     return doc_id if isinstance(doc_id, int) else index
 
 
+def finish() -> None:
+    """At the end of a launched run: wait for every process, then leave the process group, so
+    that no process exits while another still talks to it (gloo aborts a process whose peer
+    has gone)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def start() -> Processes:
     """This process's ``Processes``: with a launcher that started several, the
     ``Accelerator`` (which joins the process group: NCCL on GPUs; gloo on a machine without
@@ -138,4 +149,4 @@ def start() -> Processes:
     return Processes(Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[group]))
 
 
-__all__ = ["Processes", "is_main_process", "launched_processes", "start"]
+__all__ = ["Processes", "finish", "is_main_process", "launched_processes", "start"]

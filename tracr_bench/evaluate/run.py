@@ -40,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tracr_bench.evaluate import processes
+from tracr_bench.evaluate.env_info import EnvInfo
 from tracr_bench.evaluate.general import GeneralTasks, load_general
 from tracr_bench.evaluate.lm_eval_configs import config_dir, stale_configs, write_configs
 from tracr_bench.evaluate.lm_eval_data import task_name
@@ -87,6 +88,7 @@ def evaluate(
     run = check_inputs(**arguments)
     timings: dict[str, float] = {}
     quiet_and_offline(run.verbose)
+    env_info = EnvInfo() if processes.is_main_process() else None  # collected meanwhile
     with timed(timings, "general_tasks_s"):
         general_tasks = load_general(list(run.general), list(run.include_paths))
     procs = processes.start()
@@ -104,7 +106,7 @@ def evaluate(
         names.append(RETENTION_TASK)
     with lm_eval_configs_for(run.pairs) as (include, config_note):
         with timed(timings, "lm_eval_s"):
-            results = run_lm_eval(hflm, names, general_tasks, include, run)
+            results = run_lm_eval(hflm, names, general_tasks, include, run, env_info)
     stats = procs.sum_counts(getattr(hflm, "stats", {}))
     data = None
     if procs.is_main:
@@ -198,10 +200,16 @@ def lm_eval_configs_for(pairs: list[tuple[Task, str]]) -> Iterator[tuple[Path, s
 
 
 def run_lm_eval(
-    hflm, names: list[str], general: GeneralTasks, include: Path, run: RunSettings
+    hflm,
+    names: list[str],
+    general: GeneralTasks,
+    include: Path,
+    run: RunSettings,
+    env_info: EnvInfo | None = None,
 ) -> dict | None:
     """``lm_eval.simple_evaluate`` on the named tasks of ``include`` and the general tasks ({}
-    if there are none; None on every process but the main one)."""
+    if there are none; None on every process but the main one). ``env_info``: the environment
+    record, collected already, that lm-eval adds to the results."""
     if not names and not general.objects:
         return {}
     import lm_eval
@@ -210,13 +218,14 @@ def run_lm_eval(
     manager = TaskManager(
         include_path=str(include), include_defaults=False, metadata={"seed": run.seed}
     )
-    return lm_eval.simple_evaluate(
-        model=hflm,
-        tasks=[*names, *general.objects],
-        limit=run.limit,
-        task_manager=manager,
-        log_samples=False,
-    )
+    with env_info.serving() if env_info is not None else contextlib.nullcontext():
+        return lm_eval.simple_evaluate(
+            model=hflm,
+            tasks=[*names, *general.objects],
+            limit=run.limit,
+            task_manager=manager,
+            log_samples=False,
+        )
 
 
 def write_results(run: RunSettings, data: dict) -> None:
