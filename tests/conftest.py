@@ -41,3 +41,11 @@ def short_retention_shard(folder: Path, chars: int) -> Iterator[Path]:
             os.environ.pop(RETENTION_ENV, None)
         else:
             os.environ[RETENTION_ENV] = old
+
+
+@pytest.fixture
+def board(tmp_path):
+    """An existing, empty leaderboard folder (the leaderboard tests)."""
+    path = tmp_path / "leaderboard"
+    path.mkdir()
+    return path

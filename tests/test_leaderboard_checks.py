@@ -7,7 +7,6 @@ The results files are built from a real ``tracr-bench eval`` output
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -26,14 +25,6 @@ from tests._leaderboard_data import (
 from tracr_bench.leaderboard.entries import load_entries
 from tracr_bench.leaderboard.schema import SCHEMA_VERSIONS, SubmissionError, schema_file
 from tracr_bench.task import get_task
-
-
-@pytest.fixture
-def board(tmp_path) -> Path:
-    """An existing, empty leaderboard folder."""
-    path = tmp_path / "leaderboard"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -17,13 +16,6 @@ from tracr_bench.leaderboard.checks import validate
 from tracr_bench.leaderboard.entries import default_dir
 from tracr_bench.leaderboard.figures import shard_counts, stderr_of_mean
 from tracr_bench.leaderboard.schema import results_sha256
-
-
-@pytest.fixture
-def board(tmp_path) -> Path:
-    path = tmp_path / "leaderboard"
-    path.mkdir()
-    return path
 
 
 def _committed() -> list[dict]:

@@ -31,13 +31,6 @@ from tracr_bench.leaderboard.schema import SCHEMA_VERSION, SubmissionError
 
 
 @pytest.fixture
-def board(tmp_path) -> Path:
-    path = tmp_path / "leaderboard"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def injected(tmp_path) -> tuple[Path, Path]:
     """A tracr model injected on parity (seed 0) and its results file."""
     base = fake_model(tmp_path / "models", "base")

@@ -8,7 +8,6 @@ The results files are built from a real ``tracr-bench eval`` output
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -27,15 +26,6 @@ from tracr_bench.leaderboard.entries import LEADERBOARD_ENV, write_new
 from tracr_bench.leaderboard.schema import SubmissionError, results_sha256
 from tracr_bench.leaderboard.submit import submit
 from tracr_bench.models import DEFAULT_MODEL_DIR
-
-
-@pytest.fixture
-def board(tmp_path) -> Path:
-    """An existing, empty leaderboard folder."""
-    path = tmp_path / "leaderboard"
-    path.mkdir()
-    return path
-
 
 # ---------------------------------------------------------------------------- accepted
 
