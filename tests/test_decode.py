@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from tests._tiny_lm import untrained_gpt2
 from tracr_bench.compiler.task_programs import compile_task
 from tracr_bench.compiler.torch_program import TorchProgram
 from tracr_bench.decode.config import DecodeConfig
@@ -86,20 +87,9 @@ def test_interchange_gives_the_source_component():
 
 
 def _random_model_with_adapter(folder: Path) -> Path:
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=3,
-        n_embd=32,
-        n_head=2,
-        n_positions=128,
-        vocab_size=len(tok),
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    GPT2LMHeadModel(config).save_pretrained(folder)
+    model, tok = untrained_gpt2(3, 32)
+    model.save_pretrained(folder)
     tok.save_pretrained(folder)
     labels = compile_task(get_task("parity"), "injection").residual_labels
     adapter = torch.nn.Linear(32, len(labels))
@@ -132,8 +122,6 @@ def test_a_random_model_decodes_near_chance(tmp_path):
 def _tiny_lm(kind: str):
     from transformers import (
         AutoTokenizer,
-        GPT2Config,
-        GPT2LMHeadModel,
         GPTNeoXConfig,
         GPTNeoXForCausalLM,
         LlamaConfig,
@@ -144,16 +132,8 @@ def _tiny_lm(kind: str):
     torch.manual_seed(0)
     common = dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=4, num_attention_heads=2)
     if kind == "gpt2":
-        config = GPT2Config(
-            n_layer=4,
-            n_embd=32,
-            n_head=2,
-            n_positions=128,
-            vocab_size=len(tok),
-            bos_token_id=tok.eos_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-        return GPT2LMHeadModel(config).eval(), tok
+        model, tok = untrained_gpt2(4, 32)
+        return model.eval(), tok
     if kind == "llama":
         config = LlamaConfig(num_key_value_heads=2, intermediate_size=64, **common)
         return LlamaForCausalLM(config).eval(), tok

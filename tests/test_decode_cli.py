@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests._tiny_lm import untrained_gpt2
 from tracr_bench.cli import main
 from tracr_bench.decode.config import DecodeConfig
 from tracr_bench.decode.run import decode
-from tracr_bench.models import DEFAULT_MODEL_DIR
 
 DECODE = ["--task", "parity", "--split", "test,length", "--limit", "24", "--no-progress"]
 
@@ -28,21 +28,10 @@ def one_thread():
 @pytest.fixture(scope="module")
 def injected(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-block GPT-2 (parity's program has 2 layers) injected for 2 steps."""
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     root = tmp_path_factory.mktemp("decode")
-    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=3,
-        n_embd=32,
-        n_head=2,
-        n_positions=128,
-        vocab_size=len(tok),
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    GPT2LMHeadModel(config).save_pretrained(root / "lm")
+    model, tok = untrained_gpt2(3, 32)
+    model.save_pretrained(root / "lm")
     tok.save_pretrained(root / "lm")
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests._tiny_lm import untrained_gpt2
 from tracr_bench.cli import main
 from tracr_bench.inject.injector import Injector
 from tracr_bench.inject.losses import OutputSubspace, ProjectionError
@@ -30,26 +31,16 @@ DIVERGING_LR = 1e6  # measured: the answer cross-entropy is nan at step 2, fp32 
 
 def tiny_gpt2(out: Path, layers: int = 3) -> Path:
     """An untrained GPT-2 of ``layers`` blocks, width 32, no dropout, the default tokenizer."""
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from tracr_bench.models import DEFAULT_MODEL_DIR
-
-    tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        n_layer=layers,
-        n_embd=32,
-        n_head=2,
-        n_positions=128,
-        vocab_size=len(tok),
+    model, tok = untrained_gpt2(
+        layers,
+        32,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
         activation_function="gelu_pytorch_tanh",
-        bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id,
     )
-    GPT2LMHeadModel(cfg).save_pretrained(out)
+    model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
