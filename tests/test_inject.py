@@ -30,7 +30,13 @@ TINY = dict(batch_size=4, kl_batch_size=2, kl_seq_len=32, warmup_steps=0, progre
 def test_short_injection_lowers_losses(tmp_path, method):
     out = tmp_path / method
     rec = inject(
-        task="parity", method=method, output=out, steps=12, log_every=6, **{**TINY, "batch_size": 8}
+        task="parity",
+        method=method,
+        output=out,
+        steps=12,
+        log_every=6,
+        save_every=6,
+        **{**TINY, "batch_size": 8},
     )
     first, second = rec["losses"]["log"]
     assert second["ce"] < first["ce"]
@@ -51,6 +57,14 @@ def test_short_injection_lowers_losses(tmp_path, method):
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(out)
+    # --save-every 6: the model after step 6 as a model folder of its own (not after the last)
+    assert [p.name for p in (out / "snapshots").iterdir()] == ["step-000006"]
+    snapshot = out / "snapshots" / "step-000006"
+    assert json.loads((snapshot / "injection.json").read_text())["snapshot_step"] == 6
+    assert (snapshot / "adapter.safetensors").exists()
+    before = AutoModelForCausalLM.from_pretrained(snapshot).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    assert not torch.equal(before["transformer.wte.weight"], after["transformer.wte.weight"])
 
 
 def _injector(method: str = "tracr", **kw) -> Injector:

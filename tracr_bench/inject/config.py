@@ -82,6 +82,12 @@ class InjectConfig:
     )
     checkpoint_every: int = option(50, "steps between checkpoints", minimum=1)
     log_every: int = option(100, "steps averaged into one entry of the loss log", minimum=1)
+    save_every: int = option(
+        0,
+        "also save the model folder every N steps into snapshots/step-N (for learning curves: "
+        "eval and decode read it like the finished model); 0: none",
+        minimum=0,
+    )
     max_nonfinite_steps: int = option(
         1,
         "stop the run as diverged after this many consecutive steps with a non-finite loss "

@@ -25,6 +25,7 @@ from tracr_bench.inject.config import InjectError
 RECORD = "injection.json"
 ADAPTER = "adapter.safetensors"
 CHECKPOINTS = "checkpoints"
+SNAPSHOTS = "snapshots"  # model folders saved along the way (--save-every)
 
 
 def check_resumable(output: Path) -> Path:

@@ -46,6 +46,7 @@ from tracr_bench.inject.run_folder import (
     ADAPTER,
     CHECKPOINTS,
     RECORD,
+    SNAPSHOTS,
     check_resumable,
     prepare_output,
     save_model_folder,
@@ -311,8 +312,27 @@ def _loop(inj: Injector, state: TrainState, end: int, run: Run) -> float:
         if state.step % cfg.checkpoint_every == 0 or state.step == end:
             if run.processes.is_main:
                 _checkpoint(inj, state, run, state.elapsed_s + time.time() - t_loop)
+        if cfg.save_every and state.step % cfg.save_every == 0 and state.step < cfg.steps:
+            if run.processes.is_main:
+                _snapshot(inj, state, run, state.elapsed_s + time.time() - t_loop)
     bar.close()
     return time.time() - t_loop
+
+
+def _snapshot(inj: Injector, state: TrainState, run: Run, elapsed_s: float) -> None:
+    """The model folder as it is after ``state.step`` steps, in ``snapshots/step-N``; its
+    ``injection.json`` says at which step (``snapshot_step``)."""
+    folder = run.output / SNAPSHOTS / f"step-{state.step:06d}"
+    if (folder / RECORD).exists():  # written before an interrupt, then resumed
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    record = injection_record(inj, state, run, 0.0, elapsed_s - state.elapsed_s)
+    record["snapshot_step"] = state.step
+    was_training = inj.lm.training
+    inj.lm.eval()
+    labels, adapter = inj.program.residual_labels, inj.adapter
+    save_model_folder(folder, inj.lm, inj.tokenizer, adapter, labels, OUTPUT_NAME, record)
+    inj.lm.train(was_training)
 
 
 def _checkpoint(inj: Injector, state: TrainState, run: Run, elapsed_s: float) -> None:
