@@ -193,3 +193,20 @@ def test_device_and_dtype(compiled: dict) -> None:
         got = moved(ids.to(dev)).final
         assert got.device.type == dev
         torch.testing.assert_close(got.cpu(), ref, rtol=0, atol=ATOL)
+
+
+def test_layer_step_replays_forward(compiled: dict) -> None:
+    """``embed`` then ``layer_step`` per layer gives forward()'s residuals exactly; a residual
+    edited between layers changes what the next step computes."""
+    cp, tp = compiled[("sort_unique", True)]
+    ids = tp.encode([["3", "1", "2"], ["5", "4"]])
+    plain = tp(ids).residuals
+    mask = tp.attention_mask(ids)
+    x = tp.embed(ids)
+    torch.testing.assert_close(x, plain[0], rtol=0, atol=0)
+    for i in range(tp.n_layers):
+        x = tp.layer_step(x, i, mask)
+        torch.testing.assert_close(x, plain[i + 1], rtol=0, atol=0)
+    assert not torch.equal(tp.layer_step(plain[0] * 0, 0, mask), plain[1])
+    with pytest.raises(IndexError, match="out of range"):
+        tp.layer_step(plain[0], tp.n_layers, mask)

@@ -117,17 +117,31 @@ class TorchProgram(nn.Module):
         residuals = [x]
         subs = [x] if sublayers else None
         for i in range(self.n_layers):
-            x = x + self._attention(x, mask, i)
+            after_attention = x + self._attention(x, mask, i)
+            x = after_attention + self._mlp(after_attention, i)
             if subs is not None:
-                subs.append(x)
-            hidden = torch.relu(x @ self._w("w1", i) + self._w("b1", i))
-            x = x + (hidden @ self._w("w2", i) + self._w("b2", i))
-            if subs is not None:
-                subs.append(x)
+                subs += [after_attention, x]
             residuals.append(x)
         return ProgramOutput(
             residuals=residuals, sublayer_residuals=subs, pad_mask=ids == self.pad_id
         )
+
+    def layer_step(self, residual: Tensor, i: int, mask: Tensor) -> Tensor:
+        """The residual after layer ``i`` (its attention, then its MLP, each added) from the
+        residual entering it, [B, T, D] -> [B, T, D]; ``mask`` is ``attention_mask(ids)``.
+        ``forward`` is ``embed`` then ``layer_step`` for i = 0..L-1; a caller that rewrites a
+        residual between layers (an intervention) runs the same steps itself."""
+        if not 0 <= i < self.n_layers:
+            raise IndexError(
+                f"layer {i} out of range: the program has layers 0..{self.n_layers - 1}"
+            )
+        x = residual + self._attention(residual, mask, i)
+        return x + self._mlp(x, i)
+
+    def _mlp(self, x: Tensor, i: int) -> Tensor:
+        """Output of layer i's MLP sublayer (to be added to the residual)."""
+        hidden = torch.relu(x @ self._w("w1", i) + self._w("b1", i))
+        return hidden @ self._w("w2", i) + self._w("b2", i)
 
     def _attention(self, x: Tensor, mask: Tensor, i: int) -> Tensor:
         """Output of layer i's attention sublayer (to be added to the residual)."""

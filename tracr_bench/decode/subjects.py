@@ -221,11 +221,7 @@ def program_residuals(program: TorchProgram, ids: Tensor, edit: Edit | None = No
             x = torch.cat([x[:, :1], fn(x[:, 1:])], dim=1)
         out.append(x)
         if i < program.n_layers:
-            # TorchProgram has no public per-layer step yet: its own attention sublayer and
-            # the MLP exactly as its forward() computes them
-            x = x + program._attention(x, mask, i)
-            hidden = torch.relu(x @ program._w("w1", i) + program._w("b1", i))
-            x = x + (hidden @ program._w("w2", i) + program._w("b2", i))
+            x = program.layer_step(x, i, mask)
     return out
 
 
