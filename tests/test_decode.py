@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -175,3 +176,135 @@ def test_skipping_the_blocks_before_an_edit_changes_nothing(kind):
     last = [hidden_of(out) for out in outputs]
     torch.testing.assert_close(last[0], last[1])
     assert not torch.allclose(last[0], last[2])  # the edit did change the last block's output
+
+
+class _Stretched:
+    """The compiled program as a model of 2L blocks: hidden state 2i is its residual after i
+    layers, the odd ones are zeros (a model aligned with hidden states 0, 2, ..., 2L)."""
+
+    def __init__(self, program: TorchProgram) -> None:
+        self.program = program
+        self.n_hidden = 2 * program.n_layers + 1
+        self.width = len(program.residual_labels)
+        self.max_edit_layer = 2 * program.n_layers
+        self.device = program.token_embed.device
+
+    def run(self, batch, *, keep=(), edit=None, start=None, answers=True):
+        from tracr_bench.decode.subjects import Run, program_answers
+
+        assert edit is None or edit[0] % 2 == 0, "an edit between aligned states"
+        program_edit = None if edit is None else (edit[0] // 2, edit[1])
+        residuals = program_residuals(self.program, batch.program_ids, program_edit)
+        hidden = {
+            h: residuals[h // 2][:, 1:] if h % 2 == 0 else torch.zeros_like(residuals[0][:, 1:])
+            for h in keep
+        }
+        texts = program_answers(self.program, residuals[-1], batch) if answers else []
+        return Run(hidden, texts)
+
+
+def test_program_layer_i_is_read_at_its_aligned_hidden_state():
+    program = _program("parity")
+    L = program.n_layers
+    config = DecodeConfig(task="parity", splits=("test",), limit=24, readout="adapter",
+                          noise=(1.0,), progress=False)  # fmt: skip
+    readout = identity_readout(program.residual_labels)
+    aligned = [2 * i for i in range(L + 1)]
+    result = decode(config, subject=_Stretched(program), adapter=readout, aligned=aligned)
+    assert result["program"]["aligned_hidden_states"] == aligned
+    decoding = result["decoding"]["adapter"]["test"]
+    for name, cells in decoding.items():
+        first = 2 * result["program"]["variables"][name]["written_at"]
+        assert list(cells) == [str(h) for h in aligned]
+        for h, c in cells.items():
+            assert (c is None) == (int(h) < first) and (c is None or c["accuracy"] == 1.0)
+    for name, cells in result["interventions"]["adapter"]["test"]["iia"].items():
+        for h, c in cells.items():
+            assert c["program_layer"] == int(h) // 2 and c["iia"] == 1.0, (name, h, c)
+    assert result["interventions"]["adapter"]["test"]["noise"]["layer"] == 2 * L
+    # the identity alignment reads the zeros in between: the mapping is what made it right
+    quiet = dataclasses.replace(config, intervene="none", noise=())
+    plain = decode(quiet, subject=_Stretched(program), adapter=readout)
+    assert plain["decoding"]["adapter"]["test"]["ones"]["1"]["accuracy"] < 1.0
+
+
+def test_answer_positions_only():
+    program = _program("parity")
+    readout = identity_readout(program.residual_labels)
+    runs = {
+        where: decode(
+            DecodeConfig(
+                task="parity",
+                splits=("test",),
+                limit=16,
+                readout="adapter",
+                intervene="none",
+                noise=(),
+                positions=where,
+                progress=False,
+            ),
+            subject=ProgramSubject(program),
+            adapter=readout,
+        )  # fmt: skip
+        for where in ("all", "answer")
+    }
+    answers = sum(len(e.target.split()) for e in get_task("parity").examples("test", size=16))
+    cells = {w: r["decoding"]["adapter"]["test"]["tokens"]["0"] for w, r in runs.items()}
+    assert cells["answer"]["positions"] == answers < cells["all"]["positions"]
+    assert cells["answer"]["accuracy"] == 1.0
+    assert runs["answer"]["options"]["positions_scored"].startswith("the answer positions")
+    from tracr_bench.decode.plot import heatmap_png
+    from tracr_bench.decode.report import format_tables
+
+    assert "test, answer positions" in format_tables(runs["answer"])
+    assert heatmap_png(runs["answer"], "adapter")[:4] == b"\x89PNG"
+
+
+def test_a_split_longer_than_the_program_is_skipped_with_its_count(tmp_path):
+    from tracr_bench.decode.plot import heatmap_png
+    from tracr_bench.decode.report import format_tables
+
+    program = _program("int_sum")
+    config = DecodeConfig(
+        task="int_sum", splits=("test", "decimals"), limit=6, readout="adapter",
+        intervene="none", noise=(), progress=False,
+    )  # fmt: skip
+    result = decode(
+        config, subject=ProgramSubject(program), adapter=identity_readout(program.residual_labels)
+    )
+    decimals = result["splits"]["decimals"]
+    assert (decimals["examples"], decimals["dropped"]) == (0, 6)
+    assert "not layer for layer the injection program" in decimals["dropped_reason"]
+    assert result["splits"]["test"]["dropped"] == 0
+    table = format_tables(result)
+    assert "decimals: 6 of 6 examples skipped: longer than the injection program's 11" in table
+    assert "adapter readout, test" in table and "adapter readout, decimals" not in table
+    assert heatmap_png(result, "adapter")[:4] == b"\x89PNG"
+
+
+def test_an_injection_record_aligns_the_adapter(tmp_path, capsys):
+    """A hand-made injection.json with program.aligned_hidden_states [0, 2, 3] on a 3-block
+    model: the adapter is read at hidden states 0, 2, 3; interventions run only where a block
+    follows (hidden state 3 is the final one); a bad list is one line."""
+    from tracr_bench.cli import main
+
+    folder = _random_model_with_adapter(tmp_path / "aligned")
+    record = {"task": "parity", "method": "tracr", "program": {"aligned_hidden_states": [0, 2, 3]}}
+    (folder / "injection.json").write_text(json.dumps(record))
+    config = DecodeConfig(task="parity", model=str(folder), splits=("test",), limit=16,
+                          noise=(1.0,), progress=False)  # fmt: skip
+    result = decode(config)
+    assert result["program"]["aligned_hidden_states"] == [0, 2, 3]
+    assert result["program"]["alignment"] == "injection.json"
+    assert list(result["decoding"]["adapter"]["test"]["ones"]) == ["0", "2", "3"]
+    assert result["decoding"]["adapter"]["test"]["ones"]["0"] is None  # written by layer 0
+    iia = result["interventions"]["adapter"]["test"]["iia"]
+    assert list(iia) == ["ones"] and iia["ones"]["2"]["program_layer"] == 1
+    assert result["interventions"]["adapter"]["test"]["noise"] is None  # no block after 3
+    record["program"]["aligned_hidden_states"] = [0, 3, 2]
+    (folder / "injection.json").write_text(json.dumps(record))
+    args = ["decode", "--model", str(folder), "--task", "parity", "--limit", "4", "--no-progress"]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "aligned_hidden_states [0, 3, 2]" in err[0], err

@@ -7,7 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from tracr_bench.decode.config import NOISE_SCALES, READOUTS, DecodeConfig, DecodeError
+from tracr_bench.decode.config import (
+    NOISE_SCALES,
+    POSITIONS,
+    READOUTS,
+    DecodeConfig,
+    DecodeError,
+)
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
@@ -52,6 +58,7 @@ def config_from(args: argparse.Namespace) -> DecodeConfig:
         variables=_names(args.variables),
         intervene=intervene,  # type: ignore[arg-type]
         noise=_noise(args.noise),
+        positions=args.positions,
         train_examples=args.train_examples,
         seed=args.seed,
         batch_size=args.batch_size,
@@ -108,6 +115,13 @@ def add_subcommands(sub) -> None:
         "--noise",
         default=",".join(map(str, NOISE_SCALES)),
         help="noise norms as multiples of the mean hidden-state norm, or none",
+    )
+    s.add_argument(
+        "--positions",
+        choices=POSITIONS,
+        default="all",
+        help="where decoding is scored: all (every position the program defines the variable) "
+        "or answer (only where the model predicts an answer token)",
     )
     s.add_argument("--train-examples", type=int, default=1000, help="train examples for probes")
     s.add_argument("--seed", type=int, default=0)

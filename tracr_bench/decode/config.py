@@ -19,6 +19,7 @@ class DecodeError(TaskError):
 
 
 READOUTS = ("auto", "adapter", "probe", "both")
+POSITIONS = ("all", "answer")  # where decoding is scored (see ``positions_scored``)
 NOISE_SCALES = (0.5, 1.0, 2.0, 4.0)  # multiples of the mean hidden-state norm at that layer
 
 
@@ -33,6 +34,7 @@ class DecodeConfig:
     variables: tuple[str, ...] | None = None  # None: every variable of the program
     intervene: tuple[str, ...] | str = "auto"  # auto: output + computed variables; none
     noise: tuple[float, ...] = NOISE_SCALES  # () for no noise check
+    positions: str = "all"  # all: every position the program defines; answer: answer positions
     train_examples: int = 1000  # train examples the probes are fitted on
     seed: int = 0
     batch_size: int = 64
@@ -48,6 +50,10 @@ class DecodeConfig:
         if self.readout not in READOUTS:
             raise DecodeError(
                 f"--readout must be one of {', '.join(READOUTS)}, not {self.readout!r}"
+            )
+        if self.positions not in POSITIONS:
+            raise DecodeError(
+                f"--positions must be one of {', '.join(POSITIONS)}, not {self.positions!r}"
             )
         for flag, value, least in (
             ("--limit", self.limit, 1),
@@ -74,6 +80,16 @@ class DecodeConfig:
                 "injected with `tracr-bench inject --method tracr`); use --readout probe"
             )
         return wanted
+
+
+def positions_scored(positions: str) -> str:
+    """What ``--positions`` scores, in words (the JSON and the heatmap titles say it)."""
+    if positions == "answer":
+        return (
+            "the answer positions: the LM positions whose next token is an answer token (the "
+            "prompt's last token and every answer token but the last)"
+        )
+    return "every position where the program defines the variable"
 
 
 def plot_paths(plot: Path, readouts: list[str]) -> dict[str, Path]:

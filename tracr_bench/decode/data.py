@@ -51,6 +51,13 @@ class Batch:
         positions = torch.arange(self.lm_ids.shape[1], device=self.lm_ids.device)
         return positions[None] < self.lengths.to(self.lm_ids.device)[:, None]
 
+    @property
+    def answer_mask(self) -> Tensor:
+        """[B, T] bool: an answer position (its next-token prediction is an answer unit)."""
+        mask = torch.zeros(self.lm_ids.shape, dtype=torch.bool, device=self.lm_ids.device)
+        mask[self.answer_rows.to(mask.device), self.answer_cols.to(mask.device)] = True
+        return mask
+
     def to(self, device: torch.device) -> Batch:
         move = [t.to(device) for t in (self.lm_ids, self.program_ids, self.lengths)]
         rows, cols, source = (
@@ -68,6 +75,7 @@ class SplitData:
     n_examples: int
     n_dropped: int  # longer than the injection program and no compatible oracle program
     batches: list[Batch]
+    drop_reason: str | None = None  # why ``n_dropped`` examples were skipped
 
     @property
     def n_pairs(self) -> int:

@@ -41,11 +41,18 @@ def seed_of(*parts: object) -> int:
 
 @dataclass
 class Cell:
-    """One IIA measurement: ``name`` at hidden state ``layer`` through two subspaces."""
+    """One IIA measurement: ``name`` at hidden state ``layer`` through two subspaces; the
+    program's counterfactual swaps its residual after ``program_layer`` layers (the program
+    layer aligned with ``layer``)."""
 
     name: str
     layer: int
     bases: dict[str, Tensor]  # "subspace" and "random" -> [H, k] orthonormal
+    program_layer: int | None = None  # None: ``layer`` (program layer i is hidden state i)
+
+    @property
+    def program_residual(self) -> int:
+        return self.layer if self.program_layer is None else self.program_layer
 
 
 def interchange(basis: Tensor, source: Tensor):
@@ -102,7 +109,8 @@ def iia_batch(
     base_answers = program_answers(program, residuals[-1], batch)
     for cell in cells:
         dims = list(variables[cell.name].dims)
-        swap = (cell.layer, swap_dims(dims, residuals[cell.layer][:, 1:][source]))
+        at = cell.program_residual
+        swap = (at, swap_dims(dims, residuals[at][:, 1:][source]))
         counterfactual = program_answers(
             program, program_residuals(program, batch.program_ids, swap)[-1], batch
         )

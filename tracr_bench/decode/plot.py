@@ -1,5 +1,7 @@
 """``tracr-bench decode --plot decode.png``: one heatmap per readout, variables x hidden states,
-one panel per split, each cell the decoding accuracy (grey: nothing to decode there)."""
+one panel per split, each cell the decoding accuracy (grey: nothing to decode there); the title
+says which positions were scored (``--positions``). A split whose examples were all skipped gets
+no panel (the terminal and the JSON say why)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ def heatmap_png(result: dict, readout: str) -> bytes:
     import matplotlib.pyplot as plt
 
     per_split = result["decoding"][readout]
-    splits = list(per_split)
+    examples = result.get("splits", {})
+    # a split whose examples were all skipped (see ``programs``) has nothing to draw
+    splits = [s for s in per_split if examples.get(s, {}).get("examples", 1)] or list(per_split)
     names = list(next(iter(per_split.values())).keys()) if splits else []
     layers = list(next(iter(per_split[splits[0]].values())).keys()) if names else []
     width = max(4.0, 0.45 * len(layers) + 2.5)
@@ -52,8 +56,14 @@ def heatmap_png(result: dict, readout: str) -> bytes:
         ax.set_xlabel("hidden state (input of block i)")
         ax.set_title(f"{split}", fontsize=10)
     model = Path(str(result["model"].get("requested", ""))).name
+    where = (
+        "at the answer positions"
+        if result.get("options", {}).get("positions") == "answer"
+        else "at every defined position"
+    )
     fig.suptitle(
-        f"{result['task']['name']}: {readout} readout accuracy (%) of {model}", fontsize=11
+        f"{result['task']['name']}: {readout} readout accuracy (%) of {model}, {where}",
+        fontsize=11,
     )
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)

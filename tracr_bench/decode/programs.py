@@ -4,8 +4,16 @@ The model was aligned with the task's ``injection`` program, compiled for the tr
 A split whose sequences fit it is read by it. A longer split (``length``) is read by the
 ``oracle`` program (the same RASP program compiled for every split) when it is layer for layer
 the same program: the same number of layers and the same variables, only with larger value sets.
-Otherwise (int_sum's oracle is a different program) the examples longer than the injection
-program are dropped from that split, and the report says how many.
+Otherwise the examples longer than the injection program are skipped, and the JSON and the
+terminal say how many and why. That is int_sum's case: its oracle is a different program (11
+layers, operands of 4 digits, against the injection program's 10), so neither the adapter
+(trained on the injection program's residual) nor the program-layer alignment carries over,
+and its ``decimals`` examples (14 or 15 tokens of the default LM) are all longer than the
+injection program's 11. Reading them with the oracle would compare the model with values of a
+program it was never aligned with; recompiling the injection program for longer inputs gives a
+different residual (more positions, larger value sets) that the adapter does not read either.
+Skipping, with the count, is the honest answer; the task's answer accuracy on such a split is
+``tracr-bench eval``'s to give.
 """
 
 from __future__ import annotations
@@ -88,15 +96,25 @@ class Programs:
 
     def for_rows(
         self, rows: list[TranslatedExample], names: list[str], *, allow_oracle: bool = True
-    ) -> tuple[ProgramRef, list[TranslatedExample]]:
-        """The program that reads ``rows`` and the rows it can read."""
+    ) -> tuple[ProgramRef, list[TranslatedExample], str | None]:
+        """The program that reads ``rows``, the rows it can read, and why the others are
+        skipped (None when none is)."""
         fits = self.injection.max_seq_len
         if all(len(r.lm_ids) <= fits for r in rows):
-            return self.injection, rows
+            return self.injection, rows, None
+        why = (
+            "the oracle program is not read for train (probes are fitted on the injection program)"
+        )
         if allow_oracle:
             oracle = self.oracle()
-            if self.compatible(oracle, names) and all(
-                len(r.lm_ids) <= oracle.max_seq_len for r in rows
-            ):
-                return oracle, rows
-        return self.injection, [r for r in rows if len(r.lm_ids) <= fits]
+            if not self.compatible(oracle, names):
+                why = (
+                    f"the oracle program ({oracle.n_layers} layers) is not layer for layer the "
+                    f"injection program ({self.injection.n_layers} layers)"
+                )
+            elif any(len(r.lm_ids) > oracle.max_seq_len for r in rows):
+                why = f"some are longer than the oracle program's {oracle.max_seq_len} too"
+            else:
+                return oracle, rows, None
+        why = f"longer than the injection program's {fits} tokens, and {why}"
+        return self.injection, [r for r in rows if len(r.lm_ids) <= fits], why

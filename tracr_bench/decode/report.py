@@ -10,8 +10,12 @@ Layout of the dict (layers are hidden-state indices, as strings in JSON):
   ``pairs``, and the same over the ``changed_pairs``, where the counterfactual answer differs
   from the base's) and ``noise`` (per scale: the norm and the accuracy with noise in the output
   subspace and in a random one);
-- ``splits[split]``: examples, examples dropped, the program that gave the values, the model's
-  own accuracy (teacher-forced, every answer position right).
+- ``splits[split]``: examples, examples dropped (skipped: longer than the injection program,
+  and no oracle program that could read them) and why, the program that gave the values, the
+  model's own accuracy (teacher-forced, every answer position right);
+- ``program.aligned_hidden_states``: the LM hidden state of each program layer 0..L (from the
+  model's ``injection.json``, else the identity), ``options.positions`` and
+  ``options.positions_scored``: which positions the decoding accuracies count.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import importlib.metadata
 from tabulate import tabulate
 
 from tracr_bench.compiler.task_programs import OUTPUT_NAME
+from tracr_bench.decode.config import positions_scored
 from tracr_bench.decode.interventions import SUBSPACES
 
 FORMAT = "tracr-bench-decode/1"
@@ -48,6 +53,8 @@ def assemble(setup, outcomes: dict, probes, train, timings: dict) -> dict:
             "layers": injection.n_layers,
             "residual_dims": injection.compiled.residual_width,
             "output": OUTPUT_NAME,
+            "aligned_hidden_states": setup.aligned,
+            "alignment": setup.model_info.get("alignment", "identity"),
             "variables": {
                 n: {
                     "kind": v.kind,
@@ -62,6 +69,8 @@ def assemble(setup, outcomes: dict, probes, train, timings: dict) -> dict:
         "options": {
             "splits": setup.splits,
             "limit": cfg.limit,
+            "positions": cfg.positions,
+            "positions_scored": positions_scored(cfg.positions),
             "readouts": setup.readouts,
             "variables": setup.names,
             "intervene": setup.intervene,
@@ -88,6 +97,7 @@ def _split_summary(o) -> dict:
     return {
         "examples": o.data.n_examples,
         "dropped": o.data.n_dropped,
+        "dropped_reason": o.data.drop_reason,
         "program": o.data.which,
         "pairs": o.data.n_pairs,
         "model_accuracy": _r(o.accuracy.rate("model")),
@@ -150,6 +160,7 @@ def _iia(o, readout: str) -> dict:
         pairs = tally.pairs.total.get((*key, "subspace"), 0)
         changed = tally.changed.total.get((*key, "subspace"), 0)
         result.setdefault(cell.name, {})[str(cell.layer)] = {
+            "program_layer": cell.program_residual,
             "dims": int(cell.bases["subspace"].shape[1]),
             "pairs": pairs,
             "iia": _r(tally.pairs.rate((*key, "subspace"))),
@@ -192,8 +203,13 @@ def _pct(x: float | None) -> str:
 def format_tables(result: dict) -> str:
     """The decoding tables (variables x layers, per readout and split), then interventions."""
     parts = []
+    where = (
+        "answer positions" if result["options"].get("positions") == "answer" else "all positions"
+    )
     for readout, per_split in result["decoding"].items():
         for split, rows in per_split.items():
+            if not result["splits"][split]["examples"]:
+                continue
             layers = list(next(iter(rows.values())).keys()) if rows else []
             majority = result["splits"][split]["majority"]
             body = []
@@ -201,12 +217,24 @@ def format_tables(result: dict) -> str:
                 text = _probe_text if readout == "probe" else (lambda c: _pct(c and c["accuracy"]))
                 body.append([name, _pct(majority.get(name)), *(text(c) for c in cells.values())])
             what = "accuracy/control %" if readout == "probe" else "accuracy %"
-            title = f"{readout} readout, {split} ({what}; columns: hidden state)"
+            title = f"{readout} readout, {split}, {where} ({what}; columns: hidden state)"
             headers = ["variable", "majority", *layers]
             parts.append(title + "\n" + tabulate(body, headers=headers))
+    parts.append(_skipped_lines(result))
     parts.append(_iia_table(result))
     parts.append(_noise_table(result))
     return "\n\n".join(p for p in parts if p)
+
+
+def _skipped_lines(result: dict) -> str:
+    """One line per split with examples skipped (see ``programs``)."""
+    lines = []
+    for split, s in result["splits"].items():
+        if s.get("dropped"):
+            total = s["examples"] + s["dropped"]
+            why = s.get("dropped_reason") or "longer than the injection program"
+            lines.append(f"{split}: {s['dropped']} of {total} examples skipped: {why}")
+    return "\n".join(lines)
 
 
 def _probe_text(cell: dict | None) -> str:

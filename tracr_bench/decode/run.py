@@ -5,7 +5,10 @@
 3. ``fit_probes`` (probe readout): one pass over a train sample, then closed-form fits;
 4. ``run_split``: per batch, one clean pass of the model (hidden states for every readout, its
    answers) and of the program (the reference values), the decoding counts, then the
-   interchange interventions of every (variable, layer) cell; then the noise passes;
+   interchange interventions of every (variable, layer) cell; then the noise passes. With
+   ``--positions answer`` the decoding counts keep the answer positions only (probes are still
+   fitted on every defined position of train); program layer i is hidden state ``aligned[i]``
+   (``setup``), for the adapter's counts and the interventions' cells alike;
 5. ``report.assemble``: the results as one JSON-ready dict.
 """
 
@@ -38,7 +41,7 @@ from tracr_bench.decode.scoring import (
 )
 from tracr_bench.decode.setup import Setup, prepare
 from tracr_bench.decode.subjects import example_correct, program_residuals
-from tracr_bench.decode.variables import Reference, Variable, reference_values
+from tracr_bench.decode.variables import Reference, Variable, reference_values, restricted
 
 
 @dataclass
@@ -67,15 +70,22 @@ class SplitOutcome:
         return float(count.max() / count.sum()) if count is not None and count.sum() else None
 
 
-def decode(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None = None) -> dict:
+def decode(
+    config: DecodeConfig,
+    *,
+    subject=None,
+    adapter: LinearReadout | None = None,
+    aligned: list[int] | None = None,
+) -> dict:
     """Run ``tracr-bench decode`` and return the results (see ``report.assemble``); writes
-    nothing. ``subject``/``adapter`` replace the model and its adapter (tests)."""
+    nothing. ``subject``/``adapter``/``aligned`` replace the model, its adapter and its
+    alignment (tests; see ``setup.prepare``)."""
     from tqdm.auto import tqdm
 
     from tracr_bench.decode.report import assemble
 
     t0 = time.perf_counter()
-    setup = prepare(config, subject=subject, adapter=adapter)
+    setup = prepare(config, subject=subject, adapter=adapter, aligned=aligned)
     splits = {name: load_split(setup, name) for name in setup.splits}
     train = None
     if "probe" in setup.readouts:
@@ -107,9 +117,9 @@ def load_split(
     """The split's examples (``size`` or ``--limit``) in batches, and the program reading them."""
     cfg = setup.config
     rows = translate(setup.task, setup.translator, name, size or cfg.limit, cfg.seed)
-    ref, kept = setup.programs.for_rows(rows, setup.names, allow_oracle=allow_oracle)
+    ref, kept, why = setup.programs.for_rows(rows, setup.names, allow_oracle=allow_oracle)
     batches = make_batches(kept, ref.lookup, ref.module, cfg.batch_size, f"{cfg.seed}/{name}")
-    return SplitData(name, ref.which, len(kept), len(rows) - len(kept), batches)
+    return SplitData(name, ref.which, len(kept), len(rows) - len(kept), batches, why)
 
 
 def _program(setup: Setup, data: SplitData) -> ProgramRef:
@@ -164,7 +174,12 @@ def run_split(
     variables = {n: ref.variables[n] for n in setup.names}
     out = SplitOutcome(data)
     if "adapter" in setup.readouts:
-        out.adapter = AdapterScorer(setup.adapter, variables, setup.adapter_layers)  # type: ignore[arg-type]
+        out.adapter = AdapterScorer(
+            setup.adapter,  # type: ignore[arg-type]
+            variables,
+            setup.adapter_layers,
+            {name: setup.hidden_state(var.written_at) for name, var in variables.items()},
+        )
     if probes is not None:
         out.probe = ProbeScorer(probes, variables, counts, setup.probe_layers, setup.config.seed)
     for readout in setup.readouts:
@@ -185,6 +200,8 @@ def run_split(
         batch = batch.to(setup.subject.device)
         residuals = program_residuals(ref.module, batch.program_ids)
         reference = reference_values(residuals[-1], variables, batch.real)
+        if setup.config.positions == "answer":
+            reference = restricted(reference, batch.answer_mask)
         clean = setup.subject.run(batch, keep=keep, answers=answers)
         tick()
         if answers:
@@ -219,14 +236,16 @@ def make_cells(setup: Setup, readout: str, probes: Probes | None, ref: ProgramRe
                 continue
             seed = seed_of(setup.config.seed, readout, name, layer)
             random = random_basis(setup.subject.width, basis.shape[1], seed).to(basis.device)
-            cells.append(Cell(name, layer, {"subspace": basis, "random": random}))
+            bases = {"subspace": basis, "random": random}
+            cells.append(Cell(name, layer, bases, setup.program_layer(layer)))
     return cells
 
 
 def _iia_layers(setup: Setup, ref: ProgramRef, name: str) -> list[int]:
-    """Where ``name`` is intervened on: the first hidden state where the program holds it (by
-    default), or every asked-for aligned layer from there on (``--layers``)."""
-    first = ref.variables[name].written_at
+    """The hidden states where ``name`` is intervened on: the one aligned with the program
+    layer where the program first holds it (by default), or every asked-for aligned hidden
+    state from there on (``--layers``)."""
+    first = setup.hidden_state(ref.variables[name].written_at)
     if setup.config.layers is None:
         return [first] if first in setup.iia_layers else []
     return [layer for layer in setup.iia_layers if layer >= first]

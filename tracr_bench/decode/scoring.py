@@ -39,14 +39,21 @@ class Tally:
 
 
 class AdapterScorer:
-    """Adapter (or identity) readout of every variable at the given hidden states."""
+    """Adapter (or identity) readout of every variable at the given hidden states; a variable
+    counts from ``first[name]``, the hidden state aligned with the program layer that writes it
+    (its ``written_at`` when program layer i is hidden state i)."""
 
     def __init__(
-        self, readout: LinearReadout, variables: dict[str, Variable], layers: list[int]
+        self,
+        readout: LinearReadout,
+        variables: dict[str, Variable],
+        layers: list[int],
+        first: dict[str, int],
     ) -> None:
         self.readout = readout
         self.variables = variables
         self.layers = layers
+        self.first = first
         self.dims = {name: readout.dims(name) for name in variables}
         self.maps = {
             name: class_map(readout, var) if var.categorical else None
@@ -58,7 +65,7 @@ class AdapterScorer:
         for layer in self.layers:
             read = self.readout.read(hidden[layer])
             for name, var in self.variables.items():
-                defined = ref.defined[name] if layer >= var.written_at else None
+                defined = ref.defined[name] if layer >= self.first[name] else None
                 if defined is None:
                     continue
                 pred = decode_classes(read[..., self.dims[name]], var, self.maps[name])

@@ -46,19 +46,35 @@ class Setup:
     intervene: list[str]  # the variables intervened on
     adapter_layers: list[int]
     probe_layers: list[int]
-    iia_layers: list[int]  # aligned hidden states (<= L) where interventions may run
+    iia_layers: list[int]  # aligned hidden states where interventions may run
     noise_layer: int | None
     model_info: dict = field(default_factory=dict)
+    aligned: list[int] = field(default_factory=list)  # program layer i -> LM hidden state
 
     @property
     def n_layers(self) -> int:
         """L, the program's layers."""
         return self.programs.injection.n_layers
 
+    def hidden_state(self, program_layer: int) -> int:
+        """The LM hidden state aligned with the program's residual after ``program_layer``."""
+        return self.aligned[program_layer]
 
-def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None = None) -> Setup:
+    def program_layer(self, hidden_state: int) -> int:
+        """The program layer aligned with ``hidden_state`` (one of ``aligned``)."""
+        return self.aligned.index(hidden_state)
+
+
+def prepare(
+    config: DecodeConfig,
+    *,
+    subject=None,
+    adapter: LinearReadout | None = None,
+    aligned: list[int] | None = None,
+) -> Setup:
     """Check ``config`` and load what it names. A ``subject`` given here (the compiled program,
-    in tests) replaces the model; ``config.model`` then only provides the tokenizer."""
+    in tests) replaces the model; ``config.model`` then only provides the tokenizer, and
+    ``aligned`` (default: the identity) is its hidden state for each program layer."""
     config.check()
     check_paths(config.output, config.plot)
     task = get_task(config.task)
@@ -101,16 +117,23 @@ def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None
     n_hidden = subject.n_hidden if subject is not None else _hidden_states(path)
     max_edit = subject.max_edit_layer if subject is not None else n_hidden - 2
     L = injection.n_layers
-    if n_hidden - 1 < L + (0 if subject is not None else 1):
+    recorded = (info.get("injection") or {}).get("aligned_hidden_states")
+    if aligned is None and recorded is None and n_hidden - 1 < L + (subject is None):
         raise DecodeError(
             f"the model has {n_hidden - 1} blocks; {task.name!r}'s program has {L} layers and is "
             f"aligned with hidden states 0..{L}, so it needs at least {L + 1} blocks"
         )
-    aligned = list(range(L + 1))
+    source = "given" if aligned is not None else "injection.json" if recorded else "identity"
+    aligned = check_alignment(aligned if aligned is not None else recorded, L, n_hidden)
+    info.update(aligned_hidden_states=aligned, alignment=source)
     adapter_layers = resolve_layers(config.layers, aligned, n_hidden)
     probe_layers = resolve_layers(config.layers, list(range(n_hidden)), n_hidden)
-    iia_layers = [layer for layer in resolve_layers(config.layers, aligned, n_hidden) if layer <= L]
-    noise_layer = (L + 1 if L + 1 <= max_edit else L) if config.noise else None
+    iia_layers = [
+        h
+        for h in resolve_layers(config.layers, aligned, n_hidden)
+        if h in aligned and h <= max_edit
+    ]
+    noise_layer = _noise_layer(aligned[L], max_edit) if config.noise else None
     if subject is None:
         subject = _load_subject(path, config.device)
         info["weights_sha256"] = _digest(path)
@@ -118,8 +141,39 @@ def prepare(config: DecodeConfig, *, subject=None, adapter: LinearReadout | None
     adapter = adapter.to(subject.device) if adapter is not None else None
     return Setup(
         config, task, splits, translator, programs, subject, adapter, readouts, names,
-        intervene, adapter_layers, probe_layers, iia_layers, noise_layer, info,
+        intervene, adapter_layers, probe_layers, iia_layers, noise_layer, info, aligned,
     )  # fmt: skip
+
+
+def check_alignment(aligned: list[int] | None, n_layers: int, n_hidden: int) -> list[int]:
+    """The LM hidden state of each program layer 0..L: ``aligned`` (an injection record's
+    ``program.aligned_hidden_states``) checked, or ``range(L + 1)`` when None."""
+    if aligned is None:
+        return list(range(n_layers + 1))
+    ok = (
+        isinstance(aligned, list)
+        and len(aligned) == n_layers + 1
+        and all(isinstance(h, int) and not isinstance(h, bool) for h in aligned)
+        and all(a < b for a, b in zip(aligned, aligned[1:], strict=False))
+        and 0 <= aligned[0]
+        and aligned[-1] < n_hidden
+    )
+    if not ok:
+        raise DecodeError(
+            f"injection.json's program.aligned_hidden_states {aligned!r} is not {n_layers + 1} "
+            f"increasing hidden-state indices in 0..{n_hidden - 1} (one per program layer "
+            "0..L); fix or remove it (without it program layer i is hidden state i)"
+        )
+    return list(aligned)
+
+
+def _noise_layer(last_aligned: int, max_edit: int) -> int | None:
+    """Where the noise goes: the output of the block after the last aligned hidden state (as
+    the paper's detach-and-roll), else the last aligned state itself, else nowhere."""
+    for layer in (last_aligned + 1, last_aligned):
+        if layer <= max_edit:
+            return layer
+    return None
 
 
 def _variables(config: DecodeConfig, known: list[str]) -> tuple[list[str], list[str]]:
@@ -143,7 +197,10 @@ def _injection_record(path: Path) -> dict | None:
     if not record_path.is_file():
         return None
     record = json.loads(record_path.read_text())
-    return {k: record.get(k) for k in ("method", "task", "steps", "seed")}
+    out = {k: record.get(k) for k in ("method", "task", "steps", "seed", "method_variant")}
+    out["snapshot_step"] = record.get("snapshot_step")
+    out["aligned_hidden_states"] = (record.get("program") or {}).get("aligned_hidden_states")
+    return out
 
 
 def _hidden_states(path: Path) -> int:

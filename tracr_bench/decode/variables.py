@@ -129,6 +129,12 @@ def reference_values(final: Tensor, variables: dict[str, Variable], real: Tensor
     return Reference(classes, defined)
 
 
+def restricted(reference: Reference, where: Tensor) -> Reference:
+    """``reference`` defined only at the positions ``where`` [B, T] (``--positions answer``)."""
+    defined = {name: mask & where for name, mask in reference.defined.items()}
+    return Reference(reference.classes, defined)
+
+
 def default_variables(variables: dict[str, Variable]) -> list[str]:
     """All of them, primitives first, then the rest by name."""
     return sorted(variables, key=lambda n: (n not in PRIMITIVES, n))
