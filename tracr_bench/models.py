@@ -1,5 +1,10 @@
 """Resolve and load language models: a local Hugging Face folder, or ``default``, the small
-pre-trained LM that ships inside the package (``tracr_bench/data/default_lm``)."""
+pre-trained LM that ships inside the package (``tracr_bench/data/default_lm``).
+
+In: a model name (a folder or ``default``). Out: its folder (``resolve_model_path``), the loaded
+model and tokenizer (``load_model``, after ``preflight.check_model_folder``), the sha256 of its
+weights (``weights_digest``; each file hashed once per process while it is unchanged) and the
+default LM's held-out text shards."""
 
 from __future__ import annotations
 
@@ -8,7 +13,12 @@ import json
 from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "data" / "default_lm"
-REBUILD_HINT = "rebuild it with `tracr-bench pretrain` (about 110 minutes on 2 CPU cores)"
+REBUILD_HINT = (
+    "restore it from the package (`pip install --force-reinstall --no-deps .` in the checkout, "
+    "or `git checkout -- tracr_bench/data/default_lm`), else rebuild it with "
+    "`tracr-bench pretrain` (about 110 minutes on 2 CPU cores)"
+)
+_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime, inode) -> sha256: one hash per process
 
 
 class ModelError(ValueError):
@@ -38,6 +48,15 @@ def resolve_model_path(model: str | Path | None, *, weights: bool = True) -> Pat
 
 
 def file_sha256(path: Path) -> str:
+    """The file's sha256; computed once per process while the file is unchanged."""
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _sha256(Path(path))
+    return _DIGESTS[key]
+
+
+def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -69,17 +88,25 @@ def check_default_model(path: Path = DEFAULT_MODEL_DIR) -> None:
 
 
 def load_tokenizer(model: str | Path | None):
+    """The tokenizer of a model folder (or the default LM), checked first (one-line error)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model_path(model, weights=False))
+    from tracr_bench.preflight import check_model
+
+    return AutoTokenizer.from_pretrained(check_model(model, weights=False))
 
 
 def load_model(model: str | Path | None, device: str = "cpu", dtype=None):
-    """Model and tokenizer; fp16 weights are loaded as fp32 on the CPU."""
+    """Model and tokenizer; fp16 weights are loaded as fp32 on the CPU. The folder is checked
+    first (``preflight.check_model_folder``); no loading bar."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
-    path = resolve_model_path(model)
+    from tracr_bench.preflight import check_model
+
+    path = check_model(model)
+    hf_logging.disable_progress_bar()
     try:
         tok = AutoTokenizer.from_pretrained(path)
         if dtype is None:

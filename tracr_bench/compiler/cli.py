@@ -1,7 +1,11 @@
 """``tracr-bench compile`` and ``tracr-bench oracle``: compile a task's programs (lengths and
 exactness declared or computed), and run them on an LM tokenizer's translation of every split
 (must be 100%; ``train`` with the injection program, the others with the oracle program), with
-the likely cause of any shortfall."""
+the likely cause of any shortfall.
+
+In: the parsed command line. Out: tables (or JSON) on stdout, the compiled programs in the cache
+folder, an exit status. The cache folder (and for ``oracle`` the tokenizer's folder) is checked
+before any compiling (``tracr_bench.preflight``)."""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ from tracr_bench.task import TaskError, get_task, select_tasks
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from tracr_bench.compiler.task_programs import compile_task, program_settings
+    from tracr_bench.preflight import check_cache_dir
 
     task = get_task(args.task)
+    check_cache_dir(args.cache_dir)
     out = []
     for which in ("injection", "oracle") if args.which == "both" else (args.which,):
         settings = program_settings(task, which, cache_dir=args.cache_dir)
@@ -66,8 +72,10 @@ def _oracle_work(args: argparse.Namespace) -> list[tuple]:
 def cmd_oracle(args: argparse.Namespace) -> int:
     from tracr_bench.compiler.oracle import run_oracle
     from tracr_bench.models import load_tokenizer
+    from tracr_bench.preflight import check_cache_dir
 
     work = _oracle_work(args)
+    check_cache_dir(args.cache_dir)
     tokenizer = load_tokenizer(args.model)
     results = []
     for task, split, which in work:
@@ -104,22 +112,50 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+CACHE_HELP = "compiled-program cache (default: $TRACR_BENCH_CACHE, else ~/.cache/tracr-bench)"
+
+
 def add_subcommands(sub) -> None:
-    s = sub.add_parser("compile", help="compile a task's programs (or load them from the cache)")
-    s.add_argument("--task", required=True)
-    s.add_argument("--which", choices=["injection", "oracle", "both"], default="both")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
+    s = sub.add_parser(
+        "compile",
+        help="compile a task's programs (or load them from the cache)",
+        description="Compile a task's injection and oracle programs with tracr (or load them "
+        "from the cache) and print their sizes: layers, residual width, parameters, seconds.",
+    )
+    s.add_argument("--task", required=True, help="the task (one name)")
+    s.add_argument(
+        "--which",
+        choices=["injection", "oracle", "both"],
+        default="both",
+        help="which program to compile",
+    )
+    s.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS, help=CACHE_HELP)
     s.set_defaults(func=cmd_compile)
 
-    s = sub.add_parser("oracle", help="score the compiled program on the tokenizer's translation")
-    s.add_argument("--task", default=None, help="task name, or comma-separated names (default all)")
-    s.add_argument("--split", default=None)
-    s.add_argument(
-        "--model", default=argparse.SUPPRESS, help="whose tokenizer: a model folder or default"
+    s = sub.add_parser(
+        "oracle",
+        help="score the compiled program on the tokenizer's translation",
+        description="Run each task's compiled program on an LM tokenizer's translation of every "
+        "split (train with the injection program, the others with the oracle program); every "
+        "split must score 100%, or the likely cause is printed (exit 1).",
     )
-    s.add_argument("--limit", type=int, default=argparse.SUPPRESS)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
+    s.add_argument(
+        "--task",
+        "--tasks",
+        default=None,
+        help="task name, or comma-separated names (default: all)",
+    )
+    s.add_argument("--split", default=None, help="one split (default: train and every eval split)")
+    s.add_argument(
+        "--model",
+        default=argparse.SUPPRESS,
+        help="whose tokenizer: a model folder or 'default' (default: default)",
+    )
+    s.add_argument(
+        "--limit", type=int, default=argparse.SUPPRESS, help="examples per split (default: all)"
+    )
+    s.add_argument("--seed", type=int, default=0, help="seed of the examples drawn")
+    s.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS, help=CACHE_HELP)
     s.set_defaults(func=cmd_oracle)

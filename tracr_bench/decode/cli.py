@@ -1,5 +1,9 @@
 """``tracr-bench decode``: read every RASP variable out of a model's hidden states and test with
-interventions whether the model uses it."""
+interventions whether the model uses it.
+
+In: the parsed command line. Out: tables on stdout, the results JSON and heatmaps where asked,
+an exit status. Outputs, cache, device and model folder are checked before anything is loaded
+(``preflight_decode``)."""
 
 from __future__ import annotations
 
@@ -70,6 +74,24 @@ def config_from(args: argparse.Namespace) -> DecodeConfig:
     )
 
 
+def preflight_decode(args: argparse.Namespace) -> None:
+    """The output and plot files, the cache, the device and the model folder, checked before
+    anything is loaded (one-line errors)."""
+    from tracr_bench.preflight import (
+        check_cache_dir,
+        check_model,
+        check_output_file,
+        resolve_device,
+    )
+
+    for flag, path in (("--output", args.output), ("--plot", args.plot)):
+        if path is not None:
+            check_output_file(path, flag=flag, overwrite=args.overwrite)
+    check_cache_dir(getattr(args, "cache_dir", None))
+    args.device = resolve_device(args.device)
+    check_model(args.model)
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from tracr_bench.decode.config import plot_paths
     from tracr_bench.decode.plot import write_heatmaps
@@ -78,6 +100,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from tracr_bench.files import write_json_atomic
 
     config = config_from(args)
+    config.check()
+    preflight_decode(args)
+    config = config_from(args)  # the device resolved
     result = decode(config)
     print(format_tables(result))
     if config.plot is not None:
@@ -98,12 +123,20 @@ def add_subcommands(sub) -> None:
         "program's value; then interchange interventions (IIA) and noise in the variables' "
         "subspaces against random subspaces of the same dimension.",
     )
-    s.add_argument("--model", default=argparse.SUPPRESS, help="model folder, or 'default'")
-    s.add_argument("--task", required=True)
-    s.add_argument("--split", default=None, help="comma-separated splits (default: test + OOD)")
-    s.add_argument("--limit", type=int, default=argparse.SUPPRESS, help="examples per split")
+    s.add_argument(
+        "--model", default=argparse.SUPPRESS, help="model folder, or 'default' (default: default)"
+    )
+    s.add_argument("--task", required=True, help="the task (one name)")
+    s.add_argument(
+        "--split", "--splits", default=None, help="comma-separated splits (default: test + OOD)"
+    )
+    s.add_argument(
+        "--limit", type=int, default=argparse.SUPPRESS, help="examples per split (default: all)"
+    )
     s.add_argument("--readout", choices=READOUTS, default="auto", help="auto: adapter if any")
-    s.add_argument("--layers", default=None, help="comma-separated hidden-state indices")
+    s.add_argument(
+        "--layers", default=None, help="comma-separated hidden-state indices (default: all)"
+    )
     s.add_argument("--variables", default=None, help="comma-separated variables (default: all)")
     s.add_argument(
         "--intervene",
@@ -124,11 +157,21 @@ def add_subcommands(sub) -> None:
         "or answer (only where the model predicts an answer token)",
     )
     s.add_argument("--train-examples", type=int, default=1000, help="train examples for probes")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--seed", type=int, default=0, help="seed of the examples drawn")
+    s.add_argument("--batch-size", type=int, default=64, help="examples per forward pass")
+    s.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N, mps, or auto (cuda, mps, else cpu)"
+    )
     s.add_argument("--output", default=None, help="results JSON (written atomically)")
     s.add_argument("--plot", default=None, metavar="PNG", help="heatmap per readout (PNG)")
-    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --output or --plot file"
+    )
+    s.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="compiled-program cache (default: $TRACR_BENCH_CACHE, else ~/.cache/tracr-bench)",
+    )
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_decode)

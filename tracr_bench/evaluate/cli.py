@@ -1,6 +1,10 @@
 """``tracr-bench eval`` (also the bare ``tracr-bench``), ``tracr-bench search`` (alias ``probe``,
 its old name) and ``tracr-bench lm-eval-configs``: evaluate a causal LM on the tasks through
-lm-eval, search for inputs it gets wrong, and regenerate the lm-eval task configs."""
+lm-eval, search for inputs it gets wrong, and regenerate the lm-eval task configs.
+
+In: the parsed command line. Out: tables on stdout, files where asked (``--output``, ``--plot``),
+an exit status. Before anything is loaded, eval and search check their outputs, cache, device and
+model folder (``tracr_bench.preflight``); ``show_plan`` is what a bare ``tracr-bench`` prints."""
 
 from __future__ import annotations
 
@@ -30,18 +34,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return code
 
 
-def _eval(args: argparse.Namespace) -> int:
-    from tracr_bench.evaluate.processes import is_main_process
-    from tracr_bench.evaluate.report import format_table
-    from tracr_bench.evaluate.run import evaluate, select
+def preflight_eval(args: argparse.Namespace) -> None:
+    """What ``eval`` needs, checked before anything is loaded: the task and split names, the
+    output and plot files, the compiled-program cache (for the oracle), the device (``auto``
+    resolved in ``args``) and the model folder."""
+    from tracr_bench.evaluate.run import select
+    from tracr_bench.preflight import (
+        check_cache_dir,
+        check_model,
+        check_output_file,
+        resolve_device,
+    )
 
+    pairs = select(args.tasks, args.splits)
+    if args.output is not None:
+        check_output_file(args.output, flag="--output", overwrite=args.overwrite)
     plot = getattr(args, "plot", None)
     if plot is not None:
         from tracr_bench.evaluate.plot import LENGTH_SPLIT, check_plot_path
 
         check_plot_path(plot)
-        if not any(split == LENGTH_SPLIT for _, split in select(args.tasks, args.splits)):
+        check_output_file(plot, flag="--plot", overwrite=args.overwrite)
+        if not any(split == LENGTH_SPLIT for _, split in pairs):
             raise TaskError("--plot needs a 'length' split among the evaluated splits")
+    if not args.no_oracle:
+        check_cache_dir(args.cache_dir)
+    args.device = resolve_device(args.device)
+    check_model(args.model)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tracr_bench.evaluate.processes import is_main_process
+    from tracr_bench.evaluate.report import format_table
+    from tracr_bench.evaluate.run import evaluate
+
+    preflight_eval(args)
+    plot = getattr(args, "plot", None)
     data = evaluate(
         args.model,
         tasks=args.tasks,
@@ -73,9 +101,44 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_plan(args: argparse.Namespace) -> int:
+    """A bare ``tracr-bench``: what the full evaluation would run (on stdout), and one line
+    asking for ``--yes`` (exit 2). The counts are the declared split sizes."""
+    from tracr_bench.evaluate.run import select
+    from tracr_bench.models import DEFAULT_MODEL_DIR
+
+    pairs = select(None, None)
+    tasks = list(dict.fromkeys(t.name for t, _ in pairs))
+    examples = sum(t.splits[s].size for t, s in pairs)
+    quick = sum(min(50, t.splits[s].size) for t, s in pairs)
+    try:
+        from tracr_bench.evaluate.retention import shard_summary
+
+        documents = f"{shard_summary()['shard_documents']} documents"
+    except (TaskError, OSError):
+        documents = "unreadable here"
+    print(
+        "tracr-bench with no arguments runs the full evaluation (tracr-bench eval):\n"
+        f"  model:     the shipped LM ({DEFAULT_MODEL_DIR})\n"
+        f"  tasks:     {len(tasks)} ({', '.join(tasks)})\n"
+        f"  splits:    {len(pairs)} evaluation splits, up to {examples:,} examples in all "
+        "(each split's declared size), each also scored by the oracle\n"
+        f"  retention: perplexity on the held-out shard ({documents})\n"
+        f"the README's quick run, `tracr-bench --limit 50`, evaluates up to {quick:,} examples "
+        "and 50 documents"
+    )
+    print(
+        "tracr-bench: error: no arguments given; run the above with `tracr-bench --yes`, or "
+        "choose with --model, --limit, --tasks (see `tracr-bench --help`)",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from tracr_bench.evaluate.runner import ModelRunner
     from tracr_bench.evaluate.search import search_failures
+    from tracr_bench.preflight import check_model, resolve_device
 
     task = get_task(args.task)
     if args.max_examples < 1:
@@ -87,7 +150,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    runner = ModelRunner.load(args.model, device=args.device, batch_size=args.batch_size)
+    device = resolve_device(args.device)
+    check_model(args.model)
+    runner = ModelRunner.load(args.model, device=device, batch_size=args.batch_size)
     res = search_failures(
         runner,
         task,
@@ -133,15 +198,34 @@ def add_eval_args(p: argparse.ArgumentParser, sub: bool) -> None:
     before the sub-command name."""
     keep = argparse.SUPPRESS if sub else None
     if sub:
-        p.add_argument("--model", default=keep, help="local HF model folder, or 'default'")
-        p.add_argument("--limit", type=int, default=keep, help="examples per split")
-        p.add_argument("--cache-dir", type=Path, default=keep, help="compiled-program cache")
-    p.add_argument("--tasks", default=None, help="comma-separated task names (default: all)")
-    p.add_argument("--splits", default=None, help="comma-separated split names (default: all)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0, help="seed of the examples (default 0)")
-    p.add_argument("--output", default=None, help="results JSON file")
+        p.add_argument(
+            "--model", default=keep, help="local HF model folder, or 'default' (default: default)"
+        )
+        p.add_argument("--limit", type=int, default=keep, help="examples per split (default: all)")
+        p.add_argument(
+            "--cache-dir",
+            type=Path,
+            default=keep,
+            help="compiled-program cache (default: $TRACR_BENCH_CACHE, else ~/.cache/tracr-bench)",
+        )
+    p.add_argument(
+        "--tasks", "--task", default=None, help="comma-separated task names (default: all)"
+    )
+    p.add_argument(
+        "--splits",
+        "--split",
+        default=None,
+        help="comma-separated evaluation split names (default: every split of the tasks)",
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass")
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N, mps, or auto (cuda, mps, else cpu)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the examples drawn")
+    p.add_argument("--output", default=None, help="results JSON file (written at the end)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --output or --plot file"
+    )
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle column")
     p.add_argument("--no-retention", action="store_true", help="skip retention perplexity")
     p.add_argument(
@@ -173,15 +257,27 @@ def add_eval_args(p: argparse.ArgumentParser, sub: bool) -> None:
 
 
 def add_subcommands(sub) -> None:
-    s = sub.add_parser("eval", help="evaluate a causal LM on the tasks' splits and retention")
+    s = sub.add_parser(
+        "eval",
+        help="evaluate a causal LM on the tasks' splits and retention",
+        description="Evaluate a local causal LM (or the shipped one) on every task's evaluation "
+        "splits through lm-eval, with the oracle column and the retention perplexity; print a "
+        "table and, with --output, write one results JSON. Outputs, cache, device and model "
+        "folder are checked before anything is loaded.",
+    )
     add_eval_args(s, sub=True)
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser(
-        "lm-eval-configs", help="(re)generate the lm-eval task configs under tasks/lm_eval"
+        "lm-eval-configs",
+        help="(re)generate the lm-eval task configs under tasks/lm_eval",
+        description="Write the lm-eval task configs of every registered task and split "
+        "(tasks/lm_eval), or check that they are up to date.",
     )
     s.add_argument("--check", action="store_true", help="only check that they are up to date")
-    s.add_argument("--dir", default=None, help="another folder to write them to")
+    s.add_argument(
+        "--dir", default=None, help="another folder to write them to (default: tasks/lm_eval)"
+    )
     s.set_defaults(func=cmd_lm_eval_configs)
 
     s = sub.add_parser(
@@ -193,14 +289,24 @@ def add_subcommands(sub) -> None:
         "the training lengths: the failure rate, the shrunk shortest failing input and the "
         "length frontier. 'tracr-bench probe' is the same command under its old name.",
     )
-    s.add_argument("--model", default=argparse.SUPPRESS, help="local HF model folder, or default")
-    s.add_argument("--task", required=True)
+    s.add_argument(
+        "--model",
+        default=argparse.SUPPRESS,
+        help="local HF model folder, or 'default' (default: default)",
+    )
+    s.add_argument("--task", required=True, help="the task to search (one name)")
     s.add_argument("--split", default=None, help="search one split (default: train + length)")
-    s.add_argument("--min-length", type=int, default=None)
-    s.add_argument("--max-length", type=int, default=None)
-    s.add_argument("--max-examples", type=int, default=200, help="inputs to try (default 200)")
-    s.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
-    s.add_argument("--batch-size", type=int, default=16)
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--min-length", type=int, default=None, help="shortest input (default: the domain's)"
+    )
+    s.add_argument(
+        "--max-length", type=int, default=None, help="longest input (default: the domain's)"
+    )
+    s.add_argument("--max-examples", type=int, default=200, help="inputs to try")
+    s.add_argument("--seed", type=int, default=0, help="hypothesis seed")
+    s.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
+    s.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N, mps, or auto (cuda, mps, else cpu)"
+    )
+    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     s.set_defaults(func=cmd_search)

@@ -14,7 +14,8 @@ example database, so a run is reproducible):
 
 The length frontier is the longest length L such that no input of length <= L was found wrong
 (the shortest failing length minus one; the longest length tried if none failed). Lengths whose
-prompts do not fit the model's context are left out, and the result says so.
+prompts do not fit the model's context are left out, and the result says so. The result
+(``SearchResult``, ``--json``) records the model's weights sha256 when it was loaded from a folder.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class SearchResult:
     generate_batches: int = 0
     context_note: str | None = None
     seconds: float = 0.0
+    weights_sha256: dict[str, str] | None = None  # the model's weights files, when read from disk
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -115,6 +117,10 @@ def search_failures(
     else:
         res.frontier = max(res.per_length) if res.per_length else None
     res.generate_batches = runner.generate_calls
+    if runner.path is not None:
+        from tracr_bench.models import weights_digest
+
+        res.weights_sha256 = weights_digest(runner.path)
     res.seconds = round(time.time() - t0, 3)
     return res
 

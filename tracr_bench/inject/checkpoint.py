@@ -5,7 +5,9 @@ the main process writes, so a run resumes under any number of processes.
 
 Layout inside the run folder: ``checkpoints/step-000050/{state.safetensors,state.json}`` and a
 pointer ``checkpoints/latest.json``; a step folder is complete before the pointer names it, and
-only the newest one is kept.
+only the newest one is kept. ``check_checkpoint`` reads a checkpoint's files cheaply (the JSON,
+the safetensors header against the file's length) so that a garbage or truncated one is one line
+naming the file, before anything is loaded.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tracr_bench.files import write_json_atomic
+from tracr_bench.inject.config import InjectError
 
 POINTER = "latest.json"
+STATE_KEYS = ("step", "config", "base_model", "param_groups")  # what resuming reads
 
 
 def save_checkpoint(
@@ -71,12 +75,48 @@ def checkpoint_step(path: Path) -> int:
     return int(path.name.removeprefix("step-"))
 
 
+def _read_json(path: Path, fix: str) -> dict:
+    """A JSON object from ``path``; InjectError naming the file if it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise InjectError(f"{path} cannot be read ({reason}); {fix}") from None
+    if not isinstance(data, dict):
+        raise InjectError(f"{path} is not a JSON object; {fix}")
+    return data
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint ``latest.json`` names, if its weights are there; None without a pointer.
+    InjectError (one line naming the file) if the pointer is not readable."""
     pointer = folder / POINTER
     if not pointer.is_file():
         return None
-    path = folder / json.loads(pointer.read_text())["path"]
+    fix = f"remove {folder} to start the run over"
+    name = _read_json(pointer, fix).get("path")
+    if not isinstance(name, str) or not name.startswith("step-") or "/" in name:
+        raise InjectError(f"{pointer} names no checkpoint folder (no 'path': 'step-N'); {fix}")
+    path = folder / name
     return path if (path / "state.safetensors").is_file() else None
+
+
+def check_checkpoint(path: Path) -> dict:
+    """The checkpoint's ``state.json``, after checking it and the header of its
+    ``state.safetensors`` (complete, without loading a tensor); InjectError naming the file."""
+    from tracr_bench.models import ModelError
+    from tracr_bench.preflight import check_safetensors
+
+    fix = f"remove {path.parent} to start the run over"
+    info = _read_json(path / "state.json", fix)
+    missing = [k for k in STATE_KEYS if k not in info]
+    if missing:
+        raise InjectError(f"{path / 'state.json'} lacks {', '.join(missing)}; {fix}")
+    try:
+        check_safetensors(path / "state.safetensors", fix)
+    except ModelError as err:
+        raise InjectError(str(err)) from None
+    return info
 
 
 def load_checkpoint(

@@ -5,7 +5,8 @@ type, help text, default and choices taken from the field (``--task`` is needed 
 ``--resume`` takes it from the checkpoint); only the flags given are passed on, so that
 ``--resume`` compares just those with the checkpoint's run. The other
 flags say where and how the run happens (model, output folder, device, cache, progress, where
-to stop this call).
+to stop this call). Before any of it, the device, the compiled-program cache and the model
+folder are checked (``tracr_bench.preflight``), so a bad one is one line, not a half-made run.
 
 Under a launcher (``torchrun``, ``accelerate launch``) every process runs this command; only the
 main one (``RANK`` 0) prints, so an error or an interrupt is still one line. Ctrl-C exits 130
@@ -33,13 +34,22 @@ def add_subcommands(sub: Any) -> None:
         "algorithm loss through a linear adapter + KL to the original on natural text, with "
         "detach-and-roll) or with the baseline (cross-entropy + KL), and save it to --output.",
     )
-    s.add_argument("--model", default="default", help="local HF model folder, or 'default'")
-    s.add_argument("--output", required=True, help="folder for the trained model (new or empty)")
+    s.add_argument(
+        "--model", default="default", help="local HF model folder, or 'default' (the shipped LM)"
+    )
+    s.add_argument(
+        "--output", required=True, help="folder for the trained model (new or empty; a folder)"
+    )
     s.add_argument("--resume", action="store_true", help="continue the run saved in --output")
     add_config_arguments(s)
     s.add_argument("--device", default="auto", help="auto (cuda, mps, else cpu), cpu, cuda, mps")
-    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="compiled-program cache (default: $TRACR_BENCH_CACHE, else ~/.cache/tracr-bench)",
+    )
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument(
         "--stop-after",
         type=int,
@@ -81,6 +91,16 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """The device, the compiled-program cache and the base model's folder, checked before the
+    run folder is made or anything is loaded (one-line errors)."""
+    from tracr_bench.preflight import check_cache_dir, check_model, resolve_device
+
+    resolve_device(args.device)
+    check_cache_dir(getattr(args, "cache_dir", None))
+    check_model(args.model)
+
+
 def run(args: argparse.Namespace) -> int:
     from tracr_bench.inject.stops import Interrupted, resume_command
     from tracr_bench.inject.train import inject
@@ -89,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     main = os.environ.get("RANK", "0") == "0"
     try:
+        preflight(args)
         record = inject(
             output=args.output,
             model=args.model,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tracr_bench.files import write_json_atomic
-from tracr_bench.inject.checkpoint import latest_checkpoint
+from tracr_bench.inject.checkpoint import check_checkpoint, latest_checkpoint
 from tracr_bench.inject.config import InjectError
 
 RECORD = "injection.json"
@@ -29,12 +29,14 @@ SNAPSHOTS = "snapshots"  # model folders saved along the way (--save-every)
 
 
 def check_resumable(output: Path) -> Path:
-    """The newest checkpoint of the unfinished run in ``output``; InjectError if there is none."""
+    """The newest checkpoint of the unfinished run in ``output``, its files checked; InjectError
+    if there is none or a file of it is garbage or truncated (naming the file)."""
     checkpoint = latest_checkpoint(output / CHECKPOINTS)
     if checkpoint is None:
         raise InjectError(f"--resume: {str(output)!r} holds no checkpoint to resume from")
     if (output / RECORD).exists():
         raise InjectError(f"--resume: {str(output)!r} already holds a finished injection")
+    check_checkpoint(checkpoint)
     return checkpoint
 
 

@@ -1,5 +1,8 @@
 """``tracr-bench submit`` and ``tracr-bench leaderboard``: the argument parsers and commands
-(``cli.py`` only calls :func:`add_subcommands`)."""
+(``cli.py`` only calls :func:`add_subcommands`).
+
+In: the parsed command line. Out: the submission file and the rendered tables in the leaderboard
+folder (or one view on stdout or in ``--output``, written whole), an exit status."""
 
 from __future__ import annotations
 
@@ -48,6 +51,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from tracr_bench.leaderboard.outputs import stale_outputs, write_outputs
 
     require_dir(args.dir)  # a mistyped folder is an error, not an empty leaderboard
+    if args.output not in (None, "-"):  # a re-rendered view replaces the old one
+        from tracr_bench.preflight import check_output_file
+
+        check_output_file(args.output, flag="--output", overwrite=True)
     formats = ("md", "html") if args.format == "all" else (args.format,)
     if args.task is not None or args.output is not None:
         # one view (optionally one task) to stdout or a file of your choice
@@ -59,7 +66,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         if args.output in (None, "-"):
             sys.stdout.write(text)
         else:
-            Path(args.output).write_text(text, "utf-8")
+            from tracr_bench.files import write_text_atomic
+
+            write_text_atomic(Path(args.output), text)
             print(f"written to {args.output}", file=sys.stderr)
         return 0
     if args.check:
@@ -88,6 +97,9 @@ def add_subcommands(sub) -> None:
     s = sub.add_parser(
         "submit",
         help="validate a results JSON of `tracr-bench eval` and add it to the leaderboard",
+        description="Check a results file of `tracr-bench eval` (both copies of every figure "
+        "agree, derived figures agree with each other, no NaN or infinity, the evaluated "
+        "weights are the ones hashed) and add it to the leaderboard folder as a new file.",
     )
     s.add_argument("results", metavar="RESULTS.json", help="written by `tracr-bench eval --output`")
     s.add_argument("--name", default=None, help="row name (default: from base, method and task)")
@@ -96,7 +108,14 @@ def add_subcommands(sub) -> None:
     )
     s.add_argument("--task", default=None, help="the task the model was trained on")
     s.add_argument("--base-model", default=None, help="base model folder or 'default'")
-    s.add_argument("--seed", type=int, default=None, help="training seed of the model")
+    s.add_argument(
+        "--seed",
+        "--training-seed",
+        dest="seed",
+        type=int,
+        default=None,
+        help="training seed of the model (not the eval seed, which the results file records)",
+    )
     s.add_argument("--by", default=None, help="who submits (default: git user.name)")
     s.add_argument("--date", default=None, help="YYYY-MM-DD (default: today, UTC)")
     s.add_argument("--notes", default=None, help="free text kept with the submission")
@@ -125,7 +144,12 @@ def add_subcommands(sub) -> None:
     s.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
     s.set_defaults(func=cmd_submit)
 
-    s = sub.add_parser("leaderboard", help="render the leaderboard tables (Markdown and HTML)")
+    s = sub.add_parser(
+        "leaderboard",
+        help="render the leaderboard tables (Markdown and HTML)",
+        description="Render the leaderboard's submissions as Markdown (leaderboard/README.md and "
+        "the project README's table) and a sortable HTML page, or one view to stdout or a file.",
+    )
     s.add_argument(
         "--format",
         choices=["md", "html", "all"],
@@ -135,6 +159,12 @@ def add_subcommands(sub) -> None:
     )
     s.add_argument("--task", default=None, help="only this task's columns and table (to stdout)")
     s.add_argument("--output", default=None, help="write one view here ('-': stdout)")
-    s.add_argument("--dir", type=Path, default=None, help="leaderboard folder (it must exist)")
+    s.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="leaderboard folder, which must exist (default: $TRACR_BENCH_LEADERBOARD, else the "
+        "checkout's leaderboard/)",
+    )
     s.add_argument("--check", action="store_true", help="only check the files are up to date")
     s.set_defaults(func=cmd_leaderboard)

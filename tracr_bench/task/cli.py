@@ -1,5 +1,8 @@
 """``tracr-bench tasks``: the registered tasks, their splits as declared and as really drawn,
-warnings where a split cannot be drawn as declared, and their compiled sizes."""
+warnings where a split cannot be drawn as declared, and their compiled sizes.
+
+In: the parsed command line. Out: a table (or JSON) on stdout, warnings on stderr; the compiled
+injection programs land in the cache folder, which is checked first."""
 
 from __future__ import annotations
 
@@ -60,7 +63,11 @@ def _task_row(task: Task, cache_dir: Path | None) -> dict:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    rows = [_task_row(task, args.cache_dir) for task in select_tasks(args.tasks)]
+    from tracr_bench.preflight import check_cache_dir
+
+    tasks = select_tasks(args.tasks)
+    check_cache_dir(args.cache_dir)
+    rows = [_task_row(task, args.cache_dir) for task in tasks]
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
@@ -86,9 +93,20 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def add_subcommands(sub) -> None:
     s = sub.add_parser(
-        "tasks", help="list tasks: splits (declared and drawn), warnings, compiled size"
+        "tasks",
+        help="list tasks: splits (declared and drawn), warnings, compiled size",
+        description="List the registered tasks: their splits as declared and as drawn at seed "
+        "0, warnings where a split cannot be drawn as declared, and the compiled injection "
+        "program's size (compiled, or read from the cache).",
     )
-    s.add_argument("--tasks", default=None, help="comma-separated task names")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS)
+    s.add_argument(
+        "--tasks", "--task", default=None, help="comma-separated task names (default: all)"
+    )
+    s.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
+    s.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="compiled-program cache (default: $TRACR_BENCH_CACHE, else ~/.cache/tracr-bench)",
+    )
     s.set_defaults(func=cmd_tasks)
