@@ -79,6 +79,22 @@ def test_submission_keeps_mechanism_and_frontier(tmp_path, board, capsys, inject
     load_entries(board)  # and it passes the re-check
 
 
+def test_mechanism_is_read_at_the_hidden_state_aligned_with_layer_L(
+    tmp_path, board, capsys, injected
+):
+    """program.aligned_hidden_states [0, 2, 3] (program of 2 layers): the cells of hidden
+    state 3 are the output variable's at layer L."""
+    model, src = injected
+    data = decode_json(model, accuracy=0.95, iia=0.875, layers=3)
+    data["program"] |= {"layers": 2, "aligned_hidden_states": [0, 2, 3]}
+    rc, _, err = submit_cli(src, board, capsys, *_files(tmp_path, data))
+    assert rc == 0, err
+    (path,) = (board / "submissions").iterdir()
+    mech = json.loads(path.read_text())["submission"]["mechanism"]["parity"]
+    assert mech["layer"] == 3 and mech["decoding"]["accuracy"] == 0.95
+    assert mech["iia"]["accuracy"] == 0.875
+
+
 def test_probe_readout_without_adapter_and_without_iia(tmp_path, board, capsys, injected):
     model, src = injected
     decode = decode_json(model, readouts=("probe",), iia=None)
@@ -168,8 +184,24 @@ def _decode_edit(model: Path, **changes) -> dict:
         (lambda m: decode_json(m, iia=float("nan")), ["iia.final_result.2.iia", "[0, 1]"]),
         (lambda m: _decode_edit(m, program__layers=3), ["no field decoding.adapter.test"]),
         (lambda m: _decode_edit(m, decoding={}), ["no adapter or probe readout"]),
+        (lambda m: _decode_edit(m, options__positions="answer"), ["'answer' positions only"]),
+        (
+            lambda m: _decode_edit(m, program__aligned_hidden_states=[0, 2]),
+            ["aligned_hidden_states must list 3"],
+        ),
     ],
-    ids=["format", "task", "version", "weights", "range", "nan", "layer", "readout"],
+    ids=[
+        "format",
+        "task",
+        "version",
+        "weights",
+        "range",
+        "nan",
+        "layer",
+        "readout",
+        "positions",
+        "aligned",
+    ],  # fmt: skip
 )
 def test_reject_decode_json(tmp_path, board, capsys, injected, edit, words):
     model, src = injected

@@ -128,3 +128,30 @@ def test_committed_leaderboard_is_up_to_date():
     assert README_BEGIN in readme and README_END in readme
     stale = stale_outputs(root)
     assert not stale, f"run `tracr-bench leaderboard`: stale {stale}"
+
+
+def test_method_variants_are_rows_of_their_own(populated, tmp_path):
+    """A run whose injection.json names a ``method_variant`` is its own row, shown as
+    ``tracr (variant)``; the paper's runs (null variant, or none recorded) stay one row."""
+    from tests._leaderboard_data import fake_model, injection, parity, results, write
+    from tracr_bench.leaderboard.board import build_board
+    from tracr_bench.leaderboard.submit import submit
+
+    board, _ = populated
+    base = tmp_path / "models" / "base"
+    for seed, variant in ((0, "per-variable+spread"), (1, "per-variable+spread"), (2, None)):
+        record = injection(base, "parity", "tracr", seed) | {"method_variant": variant}
+        model = fake_model(tmp_path / "models", f"v{seed}", record)
+        path = write(tmp_path / f"v{seed}.json", results(model, parity(0.9, 0.5, 0.5)))
+        if variant is None:  # the paper's setting under another name: a row of its own name
+            submit(path, directory=board, name="null variant", submitted_by="t", date="2026-01-01")
+        else:
+            submit(path, directory=board, submitted_by="t", date="2026-01-01")
+    rows = build_board(load_entries(board)).rows
+    labels = {(r.name, r.method_label): len(r.entries) for r in rows}
+    assert labels[("base + tracr (parity)", "tracr")] == 3  # version-1/2 files as they were
+    variant_name = "base + tracr (per-variable+spread) (parity)"
+    assert labels[(variant_name, "tracr (per-variable+spread)")] == 2
+    assert labels[("null variant", "tracr")] == 1
+    md = render_markdown(load_entries(board))
+    assert "| tracr (per-variable+spread) |" in md

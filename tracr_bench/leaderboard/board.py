@@ -2,14 +2,16 @@
 
 In: the validated submission entries (:func:`tracr_bench.leaderboard.entries.load_entries`).
 Out: a :class:`Board` (:func:`build_board`): rows of submissions with the same base model (by
-weights hash), method, trained task and name, each member one training seed, sorted by base
-model, method and task; the tasks with a current-version result; each base model's own retention
-perplexity; and notes on what is left out. A :class:`Cell` holds a row's values of one measure
-and shows their mean and, where there are several, ``± the sample standard deviation`` (n - 1 in
-the denominator). Accuracies (:func:`accuracy`, :func:`ood_mean`) and the schema-2 measurements
-(:func:`mechanism`, :func:`readout`, :func:`frontier`) leave out results on an older task
-version; the retention ratio (:meth:`Board.retention_ratio`) is a run's word perplexity over its
-base model's on the same shard and number of documents.
+weights hash), method and its variant (the injection record's ``method_variant``: a variant is
+a row of its own, ``tracr (per-variable+spread)``), trained task and name, each member one
+training seed, sorted by base model, method, variant and task; the tasks with a current-version
+result; each base model's own retention perplexity; and notes on what is left out. A
+:class:`Cell` holds a row's values of one measure and shows their mean and, where there are
+several, ``± the sample standard deviation`` (n - 1 in the denominator). Accuracies
+(:func:`accuracy`, :func:`ood_mean`) and the schema-2 measurements (:func:`mechanism`,
+:func:`readout`, :func:`frontier`) leave out results on an older task version; the retention
+ratio (:meth:`Board.retention_ratio`) is a run's word perplexity over its base model's on the
+same shard and number of documents.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tracr_bench.leaderboard.checks import stale_tasks
-from tracr_bench.leaderboard.entries import Entry
+from tracr_bench.leaderboard.entries import Entry, method_label
 from tracr_bench.leaderboard.schema import METHODS, weights_id
 from tracr_bench.task import all_tasks
 
@@ -120,12 +122,18 @@ class Row:
     method: str
     task: str | None
     entries: list[Entry] = field(default_factory=list)
+    variant: str | None = None  # the injection's method_variant (None: the paper's setting)
+
+    @property
+    def method_label(self) -> str:
+        return method_label(self.method, self.variant)
 
     def sort_key(self) -> tuple:
         return (
             self.base_name,
             self.base_id,
             METHODS.index(self.method),
+            self.variant or "",
             self.task or "",
             self.name,
         )
@@ -225,8 +233,10 @@ def _group_rows(entries: Sequence[Entry], base_names: dict[str, str]) -> list[Ro
         sub = e.sub
         bid = weights_id(sub["base_model"]["weights_sha256"])
         bname = base_names.get(bid, sub["base_model"]["name"])
-        key = (bid, sub["method"], sub["task"] or "", sub["name"])
-        row = groups.setdefault(key, Row(bid, bname, sub["name"], sub["method"], sub["task"]))
+        key = (bid, sub["method"], e.variant or "", sub["task"] or "", sub["name"])
+        row = groups.setdefault(
+            key, Row(bid, bname, sub["name"], sub["method"], sub["task"], variant=e.variant)
+        )
         row.entries.append(e)
     return sorted(groups.values(), key=Row.sort_key)
 

@@ -181,7 +181,7 @@ def _legend(rows: Sequence[Row], colour: Sequence[str], top: float) -> list[str]
 def legend_label(row: Row) -> str:
     """The row's name, what it is where the name does not say, and its seeds."""
     what = "base model, " if row.method == "none" else ""
-    if row.method not in ("none", "other") and row.method not in row.name:
-        what = f"{row.method}, "
+    if row.method not in ("none", "other") and row.method_label not in row.name:
+        what = f"{row.method_label}, "
     seeds = f"seed {row.seeds}" if "," not in row.seeds else f"seeds {row.seeds}"
     return f"{row.name} ({what}{seeds})"

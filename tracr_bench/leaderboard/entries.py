@@ -81,9 +81,16 @@ class Entry:
     def tb(self) -> dict:
         return self.doc["tracr_bench"]
 
+    @property
+    def variant(self) -> str | None:
+        """The injection's ``method_variant`` (None: the paper's setting, or not recorded, as in
+        files made before it existed)."""
+        return method_variant(self.sub)
+
     def group_key(self) -> tuple:
         sub = self.sub
-        return (weights_id(sub["base_model"]["weights_sha256"]), sub["method"], sub["task"] or "")
+        base = weights_id(sub["base_model"]["weights_sha256"])
+        return (base, sub["method"], self.variant or "", sub["task"] or "")
 
 
 def load_entries(directory: Path | None = None, *, validate_each: bool = True) -> list[Entry]:
@@ -139,6 +146,18 @@ def find_duplicate(doc: dict, entries: Iterable[Entry]) -> str | None:
                 f"already submitted as {e.path.name} (remove that file to replace it)"
             )
     return None
+
+
+def method_variant(sub: dict) -> str | None:
+    """``submission.injection.method_variant`` when it is a non-empty string, else None."""
+    injection = sub.get("injection")
+    variant = injection.get("method_variant") if isinstance(injection, dict) else None
+    return variant if isinstance(variant, str) and variant else None
+
+
+def method_label(method: str, variant: str | None) -> str:
+    """The method column: ``tracr``, or ``tracr (per-variable+spread)`` for a variant."""
+    return f"{method} ({variant})" if variant else method
 
 
 def slug(text: str) -> str:

@@ -94,11 +94,15 @@ def mechanism_from_decode(data: dict) -> dict:
     - ``format``: ``"tracr-bench-decode/1"``;
     - ``task.name``, ``task.version``: the task whose program was decoded;
     - ``model.weights_sha256``: file name -> sha256 of the decoded model's weights;
-    - ``program.layers`` (L, the program's layers: hidden states 0..L are aligned with it) and
-      ``program.output`` (the output variable's name);
-    - ``decoding[R][S][OUT][str(L)]``: ``{"accuracy": 0..1, "positions": n >= 1}``, for probes
+    - ``program.layers`` (L, the program's layers) and ``program.output`` (the output
+      variable's name); ``program.aligned_hidden_states`` (optional: the LM hidden state of each
+      program layer 0..L; without it hidden state i is program layer i): the cells read are
+      those of the hidden state H aligned with program layer L, its last entry, else L;
+    - ``options.positions`` (optional): ``all``; a decode run scored on the answer positions
+      only (``answer``) is refused, since the leaderboard compares decoding over all positions;
+    - ``decoding[R][S][OUT][str(H)]``: ``{"accuracy": 0..1, "positions": n >= 1}``, for probes
       also ``"control_accuracy": 0..1 | null`` (the shuffled-label control);
-    - ``interventions[R][S]["iia"][OUT][str(L)]``: ``{"iia": 0..1 | null, "pairs": n}``, n >= 1
+    - ``interventions[R][S]["iia"][OUT][str(H)]``: ``{"iia": 0..1 | null, "pairs": n}``, n >= 1
       where ``iia`` is a number (optional: no such cell, or a null ``iia``, gives no IIA).
 
     R is ``adapter`` where ``decoding`` has it, else ``probe``; S is ``test``. Returns ``task``,
@@ -117,6 +121,19 @@ def mechanism_from_decode(data: dict) -> dict:
     if not isinstance(weights, dict) or not weights:
         raise SubmissionError(f"{what}: model.weights_sha256 records no weights files")
     layer = _int(_get(data, ("program", "layers"), what), "program.layers", what, 1)
+    aligned = (data.get("program") or {}).get("aligned_hidden_states")
+    if aligned is not None:
+        if not isinstance(aligned, list) or len(aligned) != layer + 1:
+            raise SubmissionError(
+                f"{what}: program.aligned_hidden_states must list {layer + 1} hidden states"
+            )
+        layer = _int(aligned[-1], "program.aligned_hidden_states", what, 0)
+    positions = (data.get("options") or {}).get("positions", "all")
+    if positions != "all":
+        raise SubmissionError(
+            f"{what}: the decode run scored {positions!r} positions only; the leaderboard "
+            "compares decoding over all positions: decode again without --positions"
+        )
     output = _get(data, ("program", "output"), what)
     if not isinstance(task, str) or not isinstance(output, str) or not output:
         raise SubmissionError(f"{what}: task.name and program.output must be names")

@@ -25,6 +25,8 @@ from tracr_bench.leaderboard.entries import (
     file_name,
     find_duplicate,
     load_entries,
+    method_label,
+    method_variant,
     require_dir,
     submissions_dir,
     write_new,
@@ -113,7 +115,8 @@ def build_submission(
     if name is None:
         name = prev.get("name")
     if name is None:
-        name = base["name"] if method == "none" else f"{base['name']} + {method} ({task})"
+        label = method_label(method, method_variant({"injection": injection}))
+        name = base["name"] if method == "none" else f"{base['name']} + {label} ({task})"
     if method == "none":
         base = {**base, "name": name}  # a base model is known by its own row's name
     submitted_by = _submitter(submitted_by, prev)

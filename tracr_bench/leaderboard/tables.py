@@ -109,7 +109,7 @@ def _id_columns() -> list[Column]:
     return [
         Column("base model", "text", lambda r: f"{r.base_name} ({r.base_id})"),
         Column("model", "text", lambda r: r.name),
-        Column("method", "text", lambda r: r.method),
+        Column("method", "text", lambda r: r.method_label),
         Column("trained on", "text", lambda r: r.task or MISSING),
         Column("seeds", "text", lambda r: r.seeds),
         Column("examples/split", "text", lambda r: r.limits),
