@@ -11,14 +11,25 @@ is smaller than the tokenizer).
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests._faults import (
+    World,
+    bert,
+    interrupt,
+    no_cuda,
+    no_tokenizer,
+    outcome,
+    run_folder,
+    small_vocab_gpt2,
+    snapshot,
+    split_in_two_shards,
+    truncate,
+)
 from tests._leaderboard_data import BY, template, write
 from tests._tiny_lm import untrained_gpt2
 from tracr_bench.cli import main
@@ -30,20 +41,6 @@ SEARCH = ["--task", "parity", "--max-examples", "2"]
 DECODE = ["--task", "parity", "--limit", "4", "--train-examples", "10", "--no-progress"]
 
 
-@dataclass
-class World:
-    root: Path  # the test's own folder: everything a case makes or may write
-    good: Path  # a small, valid causal LM (shared by the module; must stay unchanged)
-
-    def model(self, name: str, edit: Callable[[Path], object] | None = None) -> str:
-        """A copy of the good model in ``root``, changed by ``edit``."""
-        path = self.root / name
-        shutil.copytree(self.good, path)
-        if edit is not None:
-            edit(path)
-        return str(path)
-
-
 @pytest.fixture(scope="module")
 def good_model(tmp_path_factory) -> Path:
     model, tok = untrained_gpt2(3, 32, n_positions=256)
@@ -51,17 +48,6 @@ def good_model(tmp_path_factory) -> Path:
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
-
-
-def snapshot(*roots: Path) -> dict[str, tuple]:
-    """Every file and folder under ``roots``: a folder as such, a file with its size and
-    modification time (a folder's own time changes with a write probe made and removed)."""
-    seen: dict[str, tuple] = {}
-    for root in roots:
-        for p in [root, *root.rglob("*")]:
-            st = p.lstat()
-            seen[str(p)] = ("folder",) if p.is_dir() else ("file", st.st_size, st.st_mtime_ns)
-    return seen
 
 
 CASES: dict[str, tuple[Callable[[World, pytest.MonkeyPatch], list[str]], int, tuple]] = {}
@@ -75,26 +61,6 @@ def case(name: str, code: int, *words: str):
         return fn
 
     return register
-
-
-def truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-
-
-def interrupt(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
-    """``target`` (module.attribute or module.Class.attribute) raises KeyboardInterrupt."""
-
-    def stop(*_args, **_kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(target, stop)
 
 
 # ---------------------------------------------------------------------- 14.1 output, cache, device
@@ -215,66 +181,29 @@ def _(w, mp):
     return ["eval", "--model", w.model("m", lambda p: (p / "model.safetensors").unlink()), *EVAL]
 
 
-def _split_in_two_shards(path: Path) -> None:
-    from safetensors import safe_open
-
-    with safe_open(str(path / "model.safetensors"), "np") as f:
-        keys = list(f.keys())
-    shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
-    index = {"metadata": {}, "weight_map": {k: shards[i % 2] for i, k in enumerate(keys)}}
-    (path / "model.safetensors").rename(path / shards[0])
-    (path / "model.safetensors.index.json").write_text(json.dumps(index))
-
-
 @case("eval-model-shard-missing", 2, "model-00002-of-00002.safetensors")
 def _(w, mp):
-    return ["eval", "--model", w.model("m", _split_in_two_shards), *EVAL]
-
-
-def _no_tokenizer(path: Path) -> None:
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        (path / name).unlink()
+    return ["eval", "--model", w.model("m", split_in_two_shards), *EVAL]
 
 
 @case("eval-model-no-tokenizer", 2, "tokenizer")
 def _(w, mp):
-    return ["eval", "--model", w.model("m", _no_tokenizer), *EVAL]
-
-
-def _small_vocab_gpt2(path: Path) -> str:
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    cfg = GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=256, vocab_size=1000)
-    GPT2LMHeadModel(cfg).save_pretrained(path)
-    AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR).save_pretrained(path)
-    return str(path)
+    return ["eval", "--model", w.model("m", no_tokenizer), *EVAL]
 
 
 @case("eval-model-vocab-larger-than-embeddings", 2, "8192", "1000")
 def _(w, mp):
-    return ["eval", "--model", _small_vocab_gpt2(w.root / "small"), *EVAL]
-
-
-def _bert(path: Path) -> str:
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
-
-    cfg = BertConfig(
-        vocab_size=8192, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=256,
-    )  # fmt: skip
-    BertForMaskedLM(cfg).save_pretrained(path)
-    AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR).save_pretrained(path)
-    return str(path)
+    return ["eval", "--model", small_vocab_gpt2(w.root / "small"), *EVAL]
 
 
 @case("eval-model-bert", 2, "bert", "causal")
 def _(w, mp):
-    return ["eval", "--model", _bert(w.root / "bert"), *EVAL]
+    return ["eval", "--model", bert(w.root / "bert"), *EVAL]
 
 
 @case("search-model-bert", 2, "bert", "causal")
 def _(w, mp):
-    return ["search", "--model", _bert(w.root / "bert"), *SEARCH]
+    return ["search", "--model", bert(w.root / "bert"), *SEARCH]
 
 
 @case("search-model-weights-truncated", 2, "model.safetensors", "truncated")
@@ -289,7 +218,7 @@ def _(w, mp):
 
 @case("oracle-model-no-tokenizer", 2, "tokenizer")
 def _(w, mp):
-    return ["oracle", "--task", "parity", "--limit", "2", "--model", w.model("m", _no_tokenizer)]
+    return ["oracle", "--task", "parity", "--limit", "2", "--model", w.model("m", no_tokenizer)]
 
 
 @case("inject-model-weights-truncated", 2, "model.safetensors", "truncated")
@@ -302,7 +231,7 @@ def _(w, mp):
 @case("inject-model-bert", 2, "bert", "causal")
 def _(w, mp):
     out = str(w.root / "run")
-    argv = ["inject", "--model", _bert(w.root / "bert"), "--task", "parity", "--output", out]
+    argv = ["inject", "--model", bert(w.root / "bert"), "--task", "parity", "--output", out]
     return argv + ["--device", "cpu"]
 
 
@@ -321,36 +250,23 @@ def _(w, mp):
 # ---------------------------------------------------------------------- 14.1 inject --resume
 
 
-def _run_folder(w: World, latest: str | None = None, state: str | None = None) -> str:
-    """A run folder with one checkpoint (made from the good model's weights), optionally with a
-    garbage pointer or ``state.json``, or a truncated ``state.safetensors``."""
-    step = w.root / "run" / "checkpoints" / "step-000001"
-    step.mkdir(parents=True)
-    shutil.copy(w.good / "model.safetensors", step / "state.safetensors")
-    info = {"step": 1, "config": {"task": "parity"}, "base_model": str(w.good), "param_groups": []}
-    (step / "state.json").write_text(state or json.dumps(info))
-    pointer = latest or json.dumps({"step": 1, "path": "step-000001"})
-    (w.root / "run" / "checkpoints" / "latest.json").write_text(pointer)
-    return str(w.root / "run")
-
-
 def _resume(w: World, run: str) -> list[str]:
     return ["inject", "--model", str(w.good), "--output", run, "--resume", "--device", "cpu"]
 
 
 @case("inject-resume-latest-json-garbage", 2, "latest.json")
 def _(w, mp):
-    return _resume(w, _run_folder(w, latest="\x00garbage{"))
+    return _resume(w, run_folder(w, latest="\x00garbage{"))
 
 
 @case("inject-resume-state-json-garbage", 2, "state.json")
 def _(w, mp):
-    return _resume(w, _run_folder(w, state="not json"))
+    return _resume(w, run_folder(w, state="not json"))
 
 
 @case("inject-resume-checkpoint-truncated", 2, "state.safetensors", "truncated")
 def _(w, mp):
-    run = _run_folder(w)
+    run = run_folder(w)
     truncate(Path(run) / "checkpoints" / "step-000001" / "state.safetensors")
     return _resume(w, run)
 
@@ -448,17 +364,6 @@ def _(w, mp):
 
 
 # ---------------------------------------------------------------------- the test
-
-
-def outcome(code, err: str, changed: list[str]) -> str:
-    """What happened, in one line (for the before/after table)."""
-    lines = err.strip().splitlines()
-    what = f"exit {code}, {len(lines)} stderr lines"
-    if "Traceback" in err:
-        what += ", traceback"
-    if changed:
-        what += f", files changed: {changed[:3]}"
-    return what + (f": {lines[-1][:200]}" if lines else "")
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -49,7 +49,7 @@ class HelpFormatter(argparse.HelpFormatter):
         default = action.default
         if (
             action.option_strings
-            and default not in (None, False, argparse.SUPPRESS)
+            and not any(default is nothing for nothing in (None, False, argparse.SUPPRESS))
             and "default" not in text.lower()
         ):
             text += " (default: %(default)s)"
