@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Leaderboard entries with a mechanism block: for the seed-0 models of shuffle_dyck, count and
+# int_sum (tracr and baseline, trained by benchmarks/leaderboard_runs.sh into RUN_DIR), evaluate
+# each (eval --limit LIMIT), decode its output variable at the hidden state aligned with program
+# layer L (adapter readout for tracr, probes for the baseline, whose adapter is untrained; test
+# and every OOD split, interchange interventions of the output variable), run the length search,
+# and submit the three files together to the leaderboard folder LEADERBOARD.
+#
+#   benchmarks/mechanism_runs.sh LEADERBOARD [RUN_DIR]      (RUN_DIR default: /work/runs)
+#
+# Writes RUN_DIR/mechanism/<task>-<method>-s0.{results,decode,search}.json; finished files are
+# kept and a model is submitted once per leaderboard folder, so the script can be re-run after
+# an interruption. A new LEADERBOARD folder is started
+# (--init). A model already in LEADERBOARD under the same name and seed is refused by submit
+# (remove that file to replace it). Environment: LIMIT (examples per split, 1000), DECODE_LIMIT
+# (examples per split for decode, LIMIT), TRAIN_EXAMPLES (probe fit, 1000), NOISE (decode
+# --noise, none), SEARCH_EXAMPLES (search --max-examples, 200), TASKS, METHODS, SEED (0), BY.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LEADERBOARD=${1:?usage: benchmarks/mechanism_runs.sh LEADERBOARD [RUN_DIR]}
+RUN_DIR=${2:-/work/runs}
+TB=${TB:-.venv/bin/tracr-bench}
+PY=${PY:-.venv/bin/python}
+LIMIT=${LIMIT:-1000}
+DECODE_LIMIT=${DECODE_LIMIT:-$LIMIT}
+TRAIN_EXAMPLES=${TRAIN_EXAMPLES:-1000}
+NOISE=${NOISE:-none}
+TASKS=${TASKS:-shuffle_dyck count int_sum}
+METHODS=${METHODS:-tracr baseline}
+SEARCH_EXAMPLES=${SEARCH_EXAMPLES:-200}
+SEED=${SEED:-0}
+BY=${BY:-tracr-bench maintainers}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+OUT="$RUN_DIR/mechanism"
+mkdir -p "$OUT"
+init=(); [[ -d $LEADERBOARD ]] || init=(--init)
+
+# the LM hidden state aligned with the program's last layer L, from the run's injection.json
+aligned_layer() {
+  "$PY" -c 'import json, sys
+program = json.load(open(sys.argv[1] + "/injection.json"))["program"]
+print((program.get("aligned_hidden_states") or [program["layers"]])[-1])' "$1"
+}
+
+for task in $TASKS; do
+  for method in $METHODS; do
+    model="$RUN_DIR/$task-$method-s$SEED"
+    stem="$OUT/$task-$method-s$SEED"
+    if [[ ! -f $model/injection.json ]]; then
+      echo "mechanism_runs: $model is not a finished run; train it with" \
+        "benchmarks/leaderboard_runs.sh" >&2
+      exit 2
+    fi
+    readout=adapter; [[ $method == tracr ]] || readout=probe
+    layer=$(aligned_layer "$model")
+    [[ -f $stem.results.json ]] || $TB eval --model "$model" --tasks "$task" --limit "$LIMIT" \
+      --no-progress --output "$stem.results.json"
+    [[ -f $stem.decode.json ]] || $TB decode --model "$model" --task "$task" \
+      --readout "$readout" --variables final_result --layers "$layer" --limit "$DECODE_LIMIT" \
+      --train-examples "$TRAIN_EXAMPLES" --noise "$NOISE" --no-progress \
+      --output "$stem.decode.json" --plot "$stem.decode.png" > "$stem.decode.txt"
+    if [[ ! -f $stem.search.json ]]; then
+      $TB search --model "$model" --task "$task" --seed 0 --max-examples "$SEARCH_EXAMPLES" \
+        --json > "$stem.search.json.part"
+      mv "$stem.search.json.part" "$stem.search.json"
+    fi
+    marker="$stem.submitted"  # holds the leaderboard folders it went to
+    if ! grep -qxF "$(realpath -m "$LEADERBOARD")" "$marker" 2>/dev/null; then
+      $TB submit "$stem.results.json" --mechanism "$stem.decode.json" \
+        --search "$stem.search.json" --dir "$LEADERBOARD" "${init[@]}" --by "$BY"
+      realpath -m "$LEADERBOARD" >> "$marker"
+    fi
+    init=()
+  done
+done
+# the main table, on stdout only (rendering into a folder would also rewrite the README of the
+# folder's parent when it has the leaderboard markers: that is `tracr-bench leaderboard`'s job)
+$TB leaderboard --dir "$LEADERBOARD" --format md --output -
