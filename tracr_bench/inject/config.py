@@ -11,6 +11,11 @@ The paper's setting (GPT-2 large, one GPU): AdamW, LM lr 1e-6, adapter lr 1e-4, 
 loss terms summed with weight 1 (the algorithm loss summed over the L + 1 layers, as here), and a
 KL summed over positions (``batchmean`` over sequences; ours is the mean per token). To reproduce
 it, pass ``--lr 1e-6 --adapter-lr 1e-4 --precision fp32``.
+
+Beyond the paper (``VARIANT_OPTIONS``, tracr only, defaults the paper's): ``--algorithm-loss``
+and ``--layer-placement`` (see ``alignment``), ``--algorithm-warmup`` and ``--ce-ramp`` (the
+answer cross-entropy's weight, ``injector.ce_weight``; the learning-rate schedule is unchanged).
+``method_variant`` labels a run's non-default ones for ``injection.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ from tracr_bench.task import TaskError
 
 METHODS: tuple[str, ...] = ("tracr", "baseline")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+ALGORITHM_LOSSES: tuple[str, ...] = ("cosine", "per-variable", "per-variable-ce")
+PLACEMENTS: tuple[str, ...] = ("paper", "spread")
+# the options beyond the paper's tracr-injection, with their paper-faithful defaults
+VARIANT_OPTIONS: dict[str, Any] = {
+    "algorithm_loss": "cosine",
+    "layer_placement": "paper",
+    "algorithm_warmup": 0,
+    "ce_ramp": 0,
+}
 
 
 class InjectError(TaskError):
@@ -69,6 +83,33 @@ class InjectConfig:
         1.0, "weight of the KL term; 0 drops it and the frozen copy", minimum=0
     )
     algorithm_weight: float = option(1.0, "weight of the algorithm loss, tracr only", minimum=0)
+    algorithm_loss: str = option(
+        "cosine",
+        "tracr only. cosine: 1 - cos(A h, r) over the whole residual (the paper); per-variable: "
+        "the mean over the program's variables present at a position of 1 - cos on the "
+        "variable's dimensions (squared error for a numerical one); per-variable-ce: the same "
+        "with the cross-entropy of the adapter's readout of a categorical variable's value",
+        choices=ALGORITHM_LOSSES,
+    )
+    layer_placement: str = option(
+        "paper",
+        "tracr only. paper: program residual i aligned with the input of LM block i, "
+        "detach-and-roll after block L; spread: with that of block round(i * (N - 1) / L) of "
+        "an N-block LM, detach-and-roll after the last block",
+        choices=PLACEMENTS,
+    )
+    algorithm_warmup: int = option(
+        0,
+        "tracr only: the first N steps train without the answer cross-entropy (algorithm loss "
+        "and KL only)",
+        minimum=0,
+    )
+    ce_ramp: int = option(
+        0,
+        "tracr only: after --algorithm-warmup, raise the answer cross-entropy's weight linearly "
+        "from 1/N to 1 over N steps",
+        minimum=0,
+    )
     kl_batch_size: int = option(4, "windows of natural text per step, for the KL term", minimum=1)
     kl_seq_len: int = option(128, "tokens per window of natural text", minimum=1)
     warmup_steps: int = option(20, "linear warm-up steps, then cosine decay to 10%", minimum=0)
@@ -111,6 +152,23 @@ class InjectConfig:
             minimum = field.metadata.get("minimum")
             if minimum is not None and not value >= minimum:  # `not >=` also refuses NaN
                 raise InjectError(f"{flag(field.name)} must be at least {minimum}, got {value}")
+        self._check_variant()
+
+    def _check_variant(self) -> None:
+        """The options beyond the paper need the algorithm loss, and a warm-up shorter than
+        the run."""
+        if not self.uses_algorithm:
+            for name, default in VARIANT_OPTIONS.items():
+                if getattr(self, name) != default:
+                    raise InjectError(
+                        f"{flag(name)} {getattr(self, name)} needs --method tracr (the "
+                        f"{self.method} has no algorithm loss)"
+                    )
+        if self.algorithm_warmup >= self.steps:
+            raise InjectError(
+                f"--algorithm-warmup must be below --steps ({self.steps}), got "
+                f"{self.algorithm_warmup}: the answer would never be trained"
+            )
 
     def asdict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,6 +176,24 @@ class InjectConfig:
     @property
     def uses_algorithm(self) -> bool:
         return self.method == "tracr"
+
+
+def method_variant(config: dict[str, Any]) -> str | None:
+    """The short label of a run's options beyond the paper's (see ``record``), from its
+    ``config`` (``InjectConfig.asdict()``; absent options are the defaults): None when there
+    are none."""
+    parts = []
+    for name, default in VARIANT_OPTIONS.items():
+        value = config.get(name, default)
+        if value == default:
+            continue
+        if name == "algorithm_warmup":
+            parts.append(f"warmup{value}")
+        elif name == "ce_ramp":
+            parts.append(f"ramp{value}")
+        else:
+            parts.append(str(value))
+    return "+".join(parts) or None
 
 
 def field_types() -> dict[str, type]:

@@ -7,9 +7,13 @@ the adapter. ``step_losses`` computes one step's loss terms:
 
 - the task forward pass (for ``tracr``, detach-and-roll hooked onto the output of block ``L``,
   0-based, so blocks 0..L-1 are the ones aligned with the program's layers and the hook sits
-  after the next one, as in the paper's code) and its answer cross-entropy;
+  after the next one, as in the paper's code; ``--layer-placement spread`` aligns other blocks,
+  see ``alignment``) and its answer cross-entropy (weighted by ``ce_weight``: 0 during
+  ``--algorithm-warmup``, then a ramp or 1);
 - for ``tracr``, the algorithm loss between the adapter's image of the hidden states entering
-  blocks 0..L and the compiled program's residuals;
+  blocks 0..L (``aligned``) and the compiled program's residuals 0..L: the paper's cosine or a
+  per-variable loss (``alignment``), and at the last step the per-variable summary that
+  ``injection.json`` records;
 - the KL of the LM to its frozen copy on windows of natural text.
 
 ``train_step`` adds the learning-rate schedule, the backward pass, clipping and the AdamW step;
@@ -33,7 +37,8 @@ import torch
 
 from tracr_bench.compiler.task_programs import compile_task
 from tracr_bench.compiler.torch_program import TorchProgram
-from tracr_bench.inject import losses, stops
+from tracr_bench.compiler.variables import residual_variables
+from tracr_bench.inject import alignment, losses, stops
 from tracr_bench.inject.blocks import find_blocks, hidden_of, hidden_size, replace_hidden
 from tracr_bench.inject.config import InjectConfig, InjectError
 from tracr_bench.inject.data import NaturalText, TaskBatch, TaskData
@@ -71,6 +76,16 @@ def _autocast(device: torch.device, precision: str) -> Callable[[], Any]:
     if not uses_bf16(device, precision):
         return contextlib.nullcontext
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def ce_weight(step: int, cfg: InjectConfig) -> float:
+    """The answer cross-entropy's weight at ``step`` (0-based): 0 for the first
+    ``algorithm_warmup`` steps, then ``k / ce_ramp`` at the k-th step after them up to 1."""
+    if step < cfg.algorithm_warmup:
+        return 0.0
+    if cfg.ce_ramp and step - cfg.algorithm_warmup < cfg.ce_ramp:
+        return (step - cfg.algorithm_warmup + 1) / cfg.ce_ramp
+    return 1.0
 
 
 def lr_factor(step: int, cfg: InjectConfig) -> float:
@@ -138,6 +153,11 @@ class Injector:
                 f"the model has {len(self.blocks)} blocks; injecting {self.task.name!r} (a "
                 f"{L}-layer program) needs at least {L + 1} (L + 1)"
             )
+        # the LM hidden state aligned with each program residual 0..L (alignment)
+        self.aligned = alignment.aligned_hidden_states(cfg.layer_placement, len(self.blocks), L)
+        self.layout = alignment.VariableLayout.build(residual_variables(compiled), dev)
+        self.per_variable: dict | None = None  # the last step's per-variable summary
+        self._summary: torch.Tensor | None = None
         torch.manual_seed(cfg.seed)
         width = len(self.program.residual_labels)
         self.adapter = torch.nn.Linear(hidden_size(self.lm), width).to(dev)
@@ -183,7 +203,14 @@ class Injector:
             self.trained_params(), self.cfg.grad_clip or math.inf
         )
         local = torch.stack([*(terms[k].detach().float() for k in TERMS), tokens.float()])
-        *values, total_tokens = self.processes.sum(local).tolist()
+        summary, self._summary = self._summary, None
+        if summary is not None:  # the last step: the per-variable summary in the same sum
+            local = torch.cat([local, summary.flatten()])
+        summed = self.processes.sum(local)
+        if summary is not None:
+            sums = summed[len(TERMS) + 1 :].reshape(summary.shape)
+            self.per_variable = alignment.summarize(sums, self.layout)
+        *values, total_tokens = summed[: len(TERMS) + 1].tolist()
         totals = dict(zip(TERMS, values, strict=True))
         nonfinite = stops.nonfinite(totals, float(norm))
         if nonfinite is None:
@@ -210,7 +237,9 @@ class Injector:
         )
         terms = {"ce": ce, "algorithm": ce.new_zeros(()), "kl": ce.new_zeros(())}
         if cfg.uses_algorithm:
-            terms["algorithm"] = self._algorithm_loss(result.hidden_states, batch)
+            terms["algorithm"] = self._algorithm_loss(
+                result.hidden_states, batch, summarize=step == cfg.steps - 1
+            )
         tokens = batch.attention_mask.sum()
         if self.frozen is not None:
             text = self.natural.batch(
@@ -218,20 +247,21 @@ class Injector:
             )
             terms["kl"] = self._kl_loss(text, cfg.kl_batch_size * cfg.kl_seq_len)
             tokens = tokens + text.numel()
-        terms["loss"] = (
-            terms["ce"] + cfg.algorithm_weight * terms["algorithm"] + cfg.kl_weight * terms["kl"]
-        )
+        weight = ce_weight(step, cfg)
+        ce = terms["ce"] if weight == 1.0 else weight * terms["ce"]
+        terms["loss"] = ce + cfg.algorithm_weight * terms["algorithm"] + cfg.kl_weight * terms["kl"]
         return terms, tokens
 
     def _task_forward(self, batch: TaskBatch) -> Any:
         """The LM on the task batch; for ``tracr`` with the hidden states and detach-and-roll at
-        the output of block ``L`` (the projection refreshed from the adapter first)."""
+        the output of block ``aligned[-1]`` (the projection refreshed from the adapter
+        first)."""
         handle = None
         if self.cfg.uses_algorithm:
             t0 = time.perf_counter()
             self.subspace.refresh()
             self.refresh_s += time.perf_counter() - t0
-            handle = self.blocks[self.n_layers].register_forward_hook(self._detach_and_roll)
+            handle = self.blocks[self.aligned[-1]].register_forward_hook(self._detach_and_roll)
         try:
             with self.autocast():
                 return self.lm(
@@ -248,20 +278,35 @@ class Injector:
         rolled = losses.detach_and_roll(hidden_of(output), self.subspace, previous)
         return replace_hidden(output, rolled)
 
-    def _algorithm_loss(self, hidden_states: Any, batch: TaskBatch) -> torch.Tensor:
-        """``1 - cos(A h_i, r_i)`` over layers 0..L against the program's residuals (BOS
-        dropped), on the positions the program reads."""
+    def _algorithm_loss(
+        self, hidden_states: Any, batch: TaskBatch, summarize: bool
+    ) -> torch.Tensor:
+        """The algorithm loss (``--algorithm-loss``) between the adapter's image of the aligned
+        hidden states and the program's residuals 0..L (BOS dropped), on the positions the
+        program reads. With ``summarize``, also keeps this shard's per-variable sums for
+        ``train_step`` (whatever the loss)."""
         with torch.no_grad():
             residuals = [r[:, 1:] for r in self.program(batch.program_ids).residuals]
-        with self.autocast():
-            width = batch.program_mask.shape[1]
-            return losses.algorithm_loss(
-                [h[:, :width] for h in hidden_states[: self.n_layers + 1]],
-                residuals,
-                self.adapter,
-                batch.program_mask,
-                batch.program_tokens,
-            )
+        width = batch.program_mask.shape[1]
+        aligned = [hidden_states[a][:, :width] for a in self.aligned]
+        kind, loss = self.cfg.algorithm_loss, None
+        if kind == "cosine":
+            with self.autocast():
+                loss = losses.algorithm_loss(
+                    aligned, residuals, self.adapter, batch.program_mask, batch.program_tokens
+                )
+            if not summarize:
+                return loss
+        with torch.no_grad() if kind == "cosine" else contextlib.nullcontext(), self.autocast():
+            y = self.adapter(torch.stack(aligned)).float()
+        layers = list(range(self.n_layers + 1))
+        terms = alignment.variable_terms(y, torch.stack(residuals).float(), layers, self.layout)
+        if summarize:
+            self._summary = alignment.summary_sums(terms, batch.program_mask)
+        if loss is not None:
+            return loss
+        metric = "cosine" if kind == "per-variable" else "ce"
+        return alignment.per_variable_loss(terms, metric, batch.program_mask, batch.program_tokens)
 
     def _kl_loss(self, text: torch.Tensor, denominator: int) -> torch.Tensor:
         """KL(frozen copy || LM) summed over the tokens of ``text``, over ``denominator``."""

@@ -1,5 +1,25 @@
 """``injection.json``, the record of a finished run: task, method, configuration, base model
-(path and weights' sha256), program, losses, device, processes, timings."""
+(path and weights' sha256), program, losses, device, processes, timings.
+
+``method_variant`` names the options beyond the paper's tracr-injection (``config.
+VARIANT_OPTIONS``): None for the paper's setting (and for the baseline, which takes none), else
+the non-default ones joined by ``+`` in this order: the ``--algorithm-loss`` value
+(``per-variable``, ``per-variable-ce``), the ``--layer-placement`` value (``spread``),
+``warmup<N>`` for ``--algorithm-warmup N``, ``ramp<N>`` for ``--ce-ramp N``; e.g.
+``per-variable+spread+warmup50``. ``config.method_variant`` computes it from a record's
+``config``.
+
+``program.aligned_hidden_states`` lists, for each program residual 0..L, the index of the LM
+hidden state (the input of that block) it was aligned with (``alignment``); the adapter reads
+the program's output at the last one. ``program.detach_and_roll_block`` is the block whose
+output detach-and-roll replaced (its last entry; None for the baseline).
+
+``losses.per_variable`` (tracr runs; None otherwise): on the last step's batch, for each
+program variable, the means over the (aligned layer, real position) pairs where it is present
+(see ``alignment``) of: categorical, ``cosine`` (1 - cos on its dimensions), ``ce`` (the
+cross-entropy of the adapter's readout) and ``accuracy`` (the readout's argmax is the program's
+value); numerical, ``squared_error``. Whatever ``--algorithm-loss`` trained.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tracr_bench.inject.config import method_variant
 from tracr_bench.inject.injector import uses_bf16
 from tracr_bench.models import weights_digest
 
@@ -25,6 +46,7 @@ def injection_record(
         "task": inj.task.name,
         "task_version": inj.task.version,
         "method": cfg.method,
+        "method_variant": method_variant(cfg.asdict()),
         "seed": cfg.seed,
         "steps": cfg.steps,
         "config": cfg.asdict(),
@@ -38,10 +60,11 @@ def injection_record(
             "residual_dims": len(inj.program.residual_labels),
             "max_seq_len": inj.program.max_seq_len,
             "output_dims": inj.output_dims,
-            "detach_and_roll_block": inj.n_layers if cfg.uses_algorithm else None,
+            "aligned_hidden_states": list(inj.aligned),
+            "detach_and_roll_block": inj.aligned[-1] if cfg.uses_algorithm else None,
         },
         "tokenizer": {"split_symbols": cfg.split_symbols, "merges_removed": inj.merges_removed},
-        "losses": {"final": state.last, "log": state.log},
+        "losses": {"final": state.last, "log": state.log, "per_variable": inj.per_variable},
         "device": dev.type if dev.type == "cpu" else str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type,
         "precision": "bf16" if uses_bf16(dev, cfg.precision) else "fp32",
