@@ -151,3 +151,26 @@ def test_a_baseline_adapter_is_not_read(injected, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has no trained adapter" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline"]
+
+
+def test_probes_at_the_answer_positions(injected, capsys):
+    """--positions answer: probes and their controls fitted and scored at the answer positions
+    only (the control's labels follow those positions' classes), on the CLI too."""
+    from tracr_bench.task import get_task
+
+    args = ["decode", "--model", str(injected), "--task", "parity", "--split", "test"]
+    args += ["--limit", "24", "--readout", "probe", "--variables", "final_result"]
+    args += ["--intervene", "none", "--noise", "none", "--train-examples", "60"]
+    args += ["--positions", "answer", "--no-progress"]
+    assert main(args) == 0
+    assert "probe readout, test, answer positions" in capsys.readouterr().out
+    config = DecodeConfig(
+        task="parity", model=str(injected), splits=("test",), limit=24, readout="probe",
+        variables=("final_result",), intervene="none", noise=(), train_examples=60,
+        positions="answer", progress=False,
+    )  # fmt: skip
+    result = decode(config)
+    answers = sum(len(e.target.split()) for e in get_task("parity").examples("test", size=24))
+    for cell in result["decoding"]["probe"]["test"]["final_result"].values():
+        assert cell["positions"] == answers and cell["control_accuracy"] is not None
+    assert result["options"]["positions"] == "answer"

@@ -6,8 +6,11 @@
 4. ``run_split``: per batch, one clean pass of the model (hidden states for every readout, its
    answers) and of the program (the reference values), the decoding counts, then the
    interchange interventions of every (variable, layer) cell; then the noise passes. With
-   ``--positions answer`` the decoding counts keep the answer positions only (probes are still
-   fitted on every defined position of train); program layer i is hidden state ``aligned[i]``
+   ``--positions answer`` the decoding counts keep the answer positions only, and the probes
+   and their controls are fitted on the answer positions of train (the control's labels then
+   follow the answer positions' class distribution: drawn from every position's, they are one
+   class almost everywhere on count, and the control scored 95% at its answer positions);
+   program layer i is hidden state ``aligned[i]``
    (``setup``), for the adapter's counts and the interventions' cells alike;
 5. ``report.assemble``: the results as one JSON-ready dict.
 """
@@ -147,7 +150,10 @@ def fit_probes(setup: Setup, train: SplitData, tick) -> tuple[Probes, dict]:
     for batch in train.batches:
         batch = batch.to(device)
         final = program_residuals(ref.module, batch.program_ids)[-1]
-        refs.append(reference_values(final, variables, batch.real))
+        reference = reference_values(final, variables, batch.real)
+        if setup.config.positions == "answer":
+            reference = restricted(reference, batch.answer_mask)
+        refs.append(reference)
     counts = class_counts(refs, variables)
     layers = sorted({*setup.probe_layers, *setup.iia_layers, *_noise_layers(setup)})
     fitter = ProbeFitter(
