@@ -174,3 +174,31 @@ def test_probes_at_the_answer_positions(injected, capsys):
     for cell in result["decoding"]["probe"]["test"]["final_result"].values():
         assert cell["positions"] == answers and cell["control_accuracy"] is not None
     assert result["options"]["positions"] == "answer"
+
+
+def test_a_spread_injection_is_read_where_it_was_aligned(tmp_path):
+    """inject --layer-placement spread on a 5-block GPT-2 (parity: L = 2) records
+    program.aligned_hidden_states; decode reads the adapter and intervenes there."""
+    from tracr_bench.inject.train import inject
+
+    model, tok = untrained_gpt2(5, 32)
+    model.save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    record = inject(
+        task="parity", model=str(tmp_path / "lm"), method="tracr", steps=2, batch_size=4,
+        kl_batch_size=2, kl_seq_len=32, warmup_steps=0, layer_placement="spread",
+        output=tmp_path / "spread", progress=False,
+    )  # fmt: skip
+    torch.set_num_threads(before)
+    aligned = record["program"]["aligned_hidden_states"]
+    assert aligned != [0, 1, 2] and len(aligned) == 3
+    config = DecodeConfig(task="parity", model=str(tmp_path / "spread"), splits=("test",),
+                          limit=16, noise=(1.0,), progress=False)  # fmt: skip
+    result = decode(config)
+    assert result["program"]["aligned_hidden_states"] == aligned
+    assert list(result["decoding"]["adapter"]["test"]["final_result"]) == list(map(str, aligned))
+    iia = result["interventions"]["adapter"]["test"]["iia"]
+    assert iia["final_result"][str(aligned[2])]["program_layer"] == 2
+    assert iia["ones"][str(aligned[1])]["program_layer"] == 1
