@@ -16,6 +16,7 @@ values and says which one works).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tracr_bench.compiler.compiling import compile_program
 from tracr_bench.compiler.task_programs import Which, compile_task, program_for, program_settings
 from tracr_bench.compiler.token_translation import TranslatedExample, Translator
 from tracr_bench.compiler.torch_program import TorchProgram
-from tracr_bench.task import Task, TaskError
+from tracr_bench.task import Example, Task, TaskError
 
 MAX_TRIED_EXACTNESS = 10**8  # the largest mlp_exactness the diagnosis tries
 
@@ -96,9 +97,12 @@ def run_oracle(
     program: TorchProgram | None = None,
     which: Which = "oracle",
     diagnose_failures: bool = True,
+    examples: Sequence[Example] | None = None,
 ) -> OracleResult:
     """Score the ``which`` compiled program on ``split`` (``limit`` examples at most); below
-    100% on a split that is not exempt, ``diagnosis`` says why (``diagnose``)."""
+    100% on a split that is not exempt, ``diagnosis`` says why (``diagnose``). ``examples``:
+    the split's examples drawn already (``tracr-bench eval`` passes the ones the model was
+    asked), else the first ``limit`` of the split at ``seed`` are drawn here."""
     sp = task.split(split)
     if limit is not None and limit <= 0:
         raise TaskError(f"--limit must be a positive number of examples, got {limit}")
@@ -107,7 +111,9 @@ def run_oracle(
         program = TorchProgram.from_compiled(compile_task(task, which, cache_dir=cache_dir))
     program = program.to(device)
     translator = Translator(task, tokenizer)
-    examples = task.examples(split, size=limit if limit is not None else None, seed=seed)
+    if examples is None:
+        examples = task.examples(split, size=limit, seed=seed)
+    examples = list(examples)[:limit]
     rows = [translator.encode_example(ex) for ex in examples]
     too_long = [r for r in rows if len(r.lm_ids) > program.max_seq_len]
     if too_long:

@@ -5,6 +5,11 @@ on-disk cache or compiled now.
   with its residual stream, so it is kept small.
 - ``oracle``: compiled for the longest split; checks every split.
 
+``compile_sized`` compiles either for the inputs one run reads instead (``tracr-bench eval``'s
+oracle column: the longest prompt + answer of the evaluated examples in the model's tokenizer,
+rounded up to ``LENGTH_STEP``), which needs no survey of every split and compiles a program no
+longer than the run needs.
+
 What a task leaves out (None) is computed here, and what it declares is checked:
 
 - ``max_seq_len``: the longest prompt + answer of the program's splits (``train``; every split),
@@ -34,6 +39,7 @@ from tracr_bench.task.survey import token_spans
 Which = Literal["injection", "oracle"]
 OUTPUT_NAME = "final_result"
 MIN_EXACTNESS = 100  # tracr's default
+LENGTH_STEP = 8  # sized programs: max_seq_len rounded up to a multiple (runs share programs)
 
 
 @dataclass(frozen=True)
@@ -174,5 +180,46 @@ def compile_task(
         settings.max_seq_len,
         causal=True,
         mlp_exactness=settings.mlp_exactness,
+        cache_dir=cache_dir,
+    )
+
+
+def sized_settings(task: Task, which: Which, longest: int) -> tuple[int, int]:
+    """(max_seq_len, mlp_exactness) of the ``which`` program for inputs of at most ``longest``
+    tokens (prompt + answer, BOS excluded): the declared length if it covers them, else
+    ``longest`` rounded up to ``LENGTH_STEP``; the exactness declared, or computed for that
+    length (``needed_exactness``). Reads no split."""
+    _check_which(which)
+    if longest < 1:
+        raise TaskError(f"task {task.name!r}: nothing to compile for (longest input {longest})")
+    declared = task.injection_max_seq_len if which == "injection" else task.oracle_max_seq_len
+    if declared is not None and declared >= longest:
+        max_seq_len = declared
+    else:
+        max_seq_len = -(-longest // LENGTH_STEP) * LENGTH_STEP
+    if task.mlp_exactness is not None:
+        return max_seq_len, task.mlp_exactness
+    vocab = task.token_map.compiler_vocab()
+    need, _ = needed_exactness(program_for(task, which), vocab, max_seq_len)
+    return max_seq_len, exactness_for(need)
+
+
+def compile_sized(
+    task: Task | str, which: Which, longest: int, *, cache_dir: Path | None = None
+) -> CompiledProgram:
+    """The ``which`` program compiled (or loaded from the cache) for inputs of at most
+    ``longest`` tokens (``sized_settings``). ``task`` may be its registered name, so that a
+    worker process can be handed it."""
+    if isinstance(task, str):
+        from tracr_bench.task import get_task
+
+        task = get_task(task)
+    max_seq_len, exactness = sized_settings(task, which, longest)
+    return compile_program(
+        program_for(task, which),
+        task.token_map.compiler_vocab(),
+        max_seq_len,
+        causal=True,
+        mlp_exactness=exactness,
         cache_dir=cache_dir,
     )

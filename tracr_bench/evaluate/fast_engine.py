@@ -26,6 +26,10 @@ whole lm-eval batch that holds the example, so even near ties get lm-eval's exac
 
 ``loglikelihood_rolling`` (retention): ``fast_retention.rolling_loglikelihoods``, lm-eval's
 rolling windows scored in length-sorted batches.
+
+Every forward pass's logits are checked to be finite (``reference_engine.check_finite``, one
+reduction over the logits kept): a model with NaN or infinite logits stops the run with one
+line naming the tasks of the first such batch, instead of scores computed from garbage.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from tracr_bench.evaluate.fast_decision import (
     margin_for,
 )
 from tracr_bench.evaluate.fast_retention import rolling_loglikelihoods
+from tracr_bench.evaluate.reference_engine import batch_tasks, check_finite
 
 
 def _accepts(fn, name: str) -> bool:
@@ -77,8 +82,11 @@ class FastHFLM(HFLM):
 
     # ------------------------------------------------------------------ shared helpers
 
-    def _forward(self, input_ids, attention_mask=None, position_ids=None, keep: int = 0):
-        """The logits of one forward pass (at the last ``keep`` positions only, if not 0)."""
+    def _forward(
+        self, input_ids, attention_mask=None, position_ids=None, keep: int = 0, where: str = ""
+    ):
+        """The logits of one forward pass (at the last ``keep`` positions only, if not 0),
+        checked to be finite (``where``: the batch's tasks, for the error)."""
         kwargs: dict = {}
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask.to(self.device)
@@ -97,7 +105,9 @@ class FastHFLM(HFLM):
             ),
         ):
             logits = self.model(input_ids=input_ids.to(self.device), **kwargs).logits
-        return logits[:, -keep:] if keep else logits
+        logits = logits[:, -keep:] if keep else logits
+        check_finite(logits, where or "a batch")
+        return logits
 
     def _plain(self) -> bool:
         return (
@@ -153,15 +163,15 @@ class FastHFLM(HFLM):
         return prompts, mask, (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
     def _first_tokens(
-        self, contexts: list[str], max_gen_toks: int
+        self, contexts: list[str], max_gen_toks: int, where: str = ""
     ) -> tuple[list[list[int]], list[list[bool]]]:
         """The greedy first token after each prompt and its certainty: one forward pass over
         lm-eval's prompt batch, logits at the last position only."""
         prompts, mask, positions = self._prompt_batch(contexts, max_gen_toks)
-        return self._argmax(self._forward(prompts, mask, positions, keep=1))
+        return self._argmax(self._forward(prompts, mask, positions, keep=1, where=where))
 
     def _teacher_force(
-        self, contexts: list[str], golds: list[list[int]], max_gen_toks: int
+        self, contexts: list[str], golds: list[list[int]], max_gen_toks: int, where: str = ""
     ) -> tuple[list[list[int]], list[list[bool]]]:
         """Greedy token and certainty after each prompt and each prefix of its gold tokens
         (``len(gold) + 1`` per row): one forward pass over the prompt batch with the gold tokens
@@ -179,6 +189,7 @@ class FastHFLM(HFLM):
             torch.cat([mask, gold_mask], 1),
             torch.cat([positions, after], 1),
             keep=extra + 1,
+            where=where,
         )
         greedy, sure = self._argmax(logits)
         return (
@@ -247,14 +258,15 @@ class FastHFLM(HFLM):
             return
         rules = self._rules(until, max_gen_toks)
         contexts = [c[0] for c in chunk]
+        where = batch_tasks([run.requests[i] for i in idx])
         golds = [
             self._gold(c, t)[: max_gen_toks - 1] for c, t in zip(contexts, targets, strict=True)
         ]
         if run.gold_at_once:  # the last batch's answers mostly began right: read the gold now
             self.stats["read_gold_at_once"] += len(idx)
-            greedy, sure = self._teacher_force(contexts, golds, max_gen_toks)
+            greedy, sure = self._teacher_force(contexts, golds, max_gen_toks, where)
         else:
-            greedy, sure = self._first_tokens(contexts, max_gen_toks)
+            greedy, sure = self._first_tokens(contexts, max_gen_toks, where)
         began_right = [
             bool(g) and s[0] and t[0] == g[0] for g, t, s in zip(golds, greedy, sure, strict=True)
         ]
@@ -285,7 +297,8 @@ class FastHFLM(HFLM):
     def _extend_batch(self, run: Settlement, part: list[int], budget: int) -> None:
         known = [run.pending[i][1] for i in part]
         contexts = [run.requests[i].args[0] for i in part]
-        greedy, sure = self._teacher_force(contexts, known, budget)
+        where = batch_tasks([run.requests[i] for i in part])
+        greedy, sure = self._teacher_force(contexts, known, budget, where)
         for r, i in enumerate(part):
             target = _target(run.requests[i]) or ""
             d = decide(greedy[r], sure[r], known[r], target, self.tok_decode, run.rules_of[i])
@@ -299,9 +312,8 @@ class FastHFLM(HFLM):
     def _generate_the_rest(self, run: Settlement, disable_tqdm: bool) -> None:
         """Step 3: lm-eval's own generation, on exactly the batches it would run the undecided
         requests in; counts where it disagrees with what the fast path had decided."""
-        for b in tqdm(
-            sorted(run.exact), disable=disable_tqdm, desc="generate_until (lm-eval batches)"
-        ):
+        quiet = disable_tqdm or not run.exact  # no empty bar when all are settled
+        for b in tqdm(sorted(run.exact), disable=quiet, desc="generate_until (lm-eval batches)"):
             idx = run.batches[b]
             generated = super().generate_until([run.requests[i] for i in idx], disable_tqdm=True)
             self.stats["fallback_batches"] += 1
@@ -321,7 +333,8 @@ class FastHFLM(HFLM):
         if not self._plain():
             return super().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
         disable_tqdm = disable_tqdm or not self.progress
-        totals = rolling_loglikelihoods(self, [req.args[0] for req in requests], disable_tqdm)
+        texts = [req.args[0] for req in requests]
+        totals = rolling_loglikelihoods(self, texts, disable_tqdm, batch_tasks(requests))
         for req, total in zip(requests, totals, strict=True):
             self.cache_hook.add_partial("loglikelihood_rolling", req.args, total)
         return totals

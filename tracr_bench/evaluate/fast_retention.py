@@ -16,9 +16,12 @@ from lm_eval import utils as lm_utils
 from tqdm import tqdm
 
 
-def rolling_loglikelihoods(lm, texts: list[str], disable_tqdm: bool = False) -> list[float]:
+def rolling_loglikelihoods(
+    lm, texts: list[str], disable_tqdm: bool = False, where: str = ""
+) -> list[float]:
     """The log-likelihood of each text under ``lm`` (a ``FastHFLM``), as lm-eval's
-    ``HFLM.loglikelihood_rolling`` computes it."""
+    ``HFLM.loglikelihood_rolling`` computes it (``where``: the requests' tasks, named if the
+    model's logits are not finite)."""
     windows = _windows(lm, texts)
     # long inputs first; among equal lengths, long continuations first, so that the last
     # window of each document (full context, few scored tokens) shares batches
@@ -29,7 +32,8 @@ def rolling_loglikelihoods(lm, texts: list[str], disable_tqdm: bool = False) -> 
     )
     for start in range(0, len(order), lm.batch_size):
         batch = order[start : start + lm.batch_size]
-        for w, score in zip(batch, _score_batch(lm, [windows[w] for w in batch]), strict=True):
+        scored = _score_batch(lm, [windows[w] for w in batch], where)
+        for w, score in zip(batch, scored, strict=True):
             scores[w] = score
         pbar.update(len(batch))
     pbar.close()
@@ -56,7 +60,7 @@ def _windows(lm, texts: list[str]) -> list[tuple[int, list[int], list[int]]]:
     return windows
 
 
-def _score_batch(lm, batch: list[tuple[int, list[int], list[int]]]) -> list[float]:
+def _score_batch(lm, batch: list[tuple[int, list[int], list[int]]], where: str) -> list[float]:
     """The summed log-probability of each window's continuation, in one forward pass over the
     batch (right-padded to its longest input, logits from its first scored position on)."""
     width = len(batch[0][1])
@@ -64,7 +68,7 @@ def _score_batch(lm, batch: list[tuple[int, list[int], list[int]]]) -> list[floa
     for row, (_, inp, _) in enumerate(batch):
         ids[row, : len(inp)] = torch.tensor(inp, dtype=torch.long)
     keep = max(width - len(inp) + len(cont) for _, inp, cont in batch)
-    logits = lm._forward(ids, keep=keep)
+    logits = lm._forward(ids, keep=keep, where=where)
     scores = []
     for row, (_, inp, cont) in enumerate(batch):
         end = keep - (width - len(inp))  # the row's last input position, in ``logits``

@@ -17,10 +17,13 @@ command is recorded in the results file). Two engines answer lm-eval's requests:
 Around that this module adds what lm-eval does not know: validation of the inputs with one-line
 errors, a per-split check that the prompts fit the model's context (a split that does not fit is
 reported, not silently left-truncated), the oracle accuracy of the compiled program on the same
-examples with the model's tokenizer, per-length-bucket counts, hashes and timings, and an atomic
-write of the results JSON (which records the engine, and for the fast engine how each request
-was settled). ``evaluate`` reads as the list of these steps. Each split is drawn once per process
-(``lm_eval_data.split_examples``) and the tokenizer is loaded once, with the model.
+examples with the model's tokenizer (``oracle_column``: its programs compile in worker processes
+while lm-eval runs), per-length-bucket counts, hashes and timings, and an atomic write of the
+results JSON (which records the engine, and for the fast engine how each request was settled).
+``evaluate`` reads as the list of these steps. Each split is drawn once per process
+(``lm_eval_data.split_examples``) and the tokenizer is loaded once, with the model. Nothing but
+the run's own labelled bars and table reaches the terminal (``quiet``); a model whose logits are
+not finite stops the run with one line and writes nothing.
 
 The same call runs data-parallel when launched by ``torchrun`` or ``accelerate launch``
 (``processes``): each process answers the requests of its share of every task's documents,
@@ -32,18 +35,17 @@ returns the same dict. General-ability tasks of lm-eval's registry (``general``)
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tracr_bench.evaluate import processes
+from tracr_bench.evaluate import oracle_column, processes
 from tracr_bench.evaluate.env_info import EnvInfo
 from tracr_bench.evaluate.general import GeneralTasks, load_general
 from tracr_bench.evaluate.lm_eval_configs import config_dir, stale_configs, write_configs
 from tracr_bench.evaluate.lm_eval_data import task_name
+from tracr_bench.evaluate.quiet import lm_eval_quiet, progress_wanted, quiet_and_offline
 from tracr_bench.evaluate.results import (
     SplitResult,
     add_scores,
@@ -52,7 +54,7 @@ from tracr_bench.evaluate.results import (
 )
 from tracr_bench.evaluate.retention import RETENTION_TASK, shard_summary
 from tracr_bench.evaluate.settings import ENGINES, RunSettings, check_inputs, select
-from tracr_bench.evaluate.split_rows import add_oracle, check_context, count_lengths
+from tracr_bench.evaluate.split_rows import check_context, count_lengths
 from tracr_bench.files import write_json_atomic
 from tracr_bench.task import Task, TaskError
 
@@ -84,10 +86,11 @@ def evaluate(
     ``"lm-eval"`` (lm-eval's own ``HFLM`` generation and rolling log-likelihood). ``general``:
     lm-eval tasks, groups or tags (its registry, or ``include_paths`` folders) to run too."""
     arguments = dict(locals())  # every parameter above, by name
+    arguments["progress"] = progress_wanted(progress)
     started = time.time()
     run = check_inputs(**arguments)
     timings: dict[str, float] = {}
-    quiet_and_offline(run.verbose)
+    quiet_and_offline(run.verbose, run.progress)
     env_info = EnvInfo() if processes.is_main_process() else None  # collected meanwhile
     with timed(timings, "general_tasks_s"):
         general_tasks = load_general(list(run.general), list(run.include_paths))
@@ -97,16 +100,21 @@ def evaluate(
     rows = [SplitResult(t.name, s, task_name(t.name, s)) for t, s in run.pairs]
     check_context(rows, run, hflm)
     count_lengths(rows, run)
-    with timed(timings, "oracle_s"):
-        if run.oracle:
-            add_oracle(rows, run, hflm.tokenizer, procs)
+    oracle = oracle_column.start(rows, run, hflm.tokenizer, procs) if run.oracle else None
     shard, retention_note = read_retention_shard() if run.retention else ({}, None)
     names = [r.lm_eval_task for r in rows if r.skipped is None]
     if run.retention and retention_note is None:
         names.append(RETENTION_TASK)
-    with lm_eval_configs_for(run.pairs) as (include, config_note):
-        with timed(timings, "lm_eval_s"):
-            results = run_lm_eval(hflm, names, general_tasks, include, run, env_info)
+    try:
+        with lm_eval_configs_for(run.pairs) as (include, config_note):
+            with timed(timings, "lm_eval_s"):
+                results = run_lm_eval(hflm, names, general_tasks, include, run, env_info)
+        with timed(timings, "oracle_s"):  # what the oracle column took beyond lm-eval's run
+            if oracle is not None:
+                oracle_column.finish(oracle, run, hflm.tokenizer, procs)
+    finally:
+        if oracle is not None:
+            oracle_column.stop(oracle)
     stats = procs.sum_counts(getattr(hflm, "stats", {}))
     data = None
     if procs.is_main:
@@ -142,38 +150,18 @@ def timed(timings: dict[str, float], key: str) -> Iterator[None]:
         timings[key] = round(time.time() - t0, 3)
 
 
-def quiet_and_offline(verbose: bool) -> None:
-    """No download unless asked for (``HF_*_OFFLINE`` set already wins), and lm-eval's and
-    transformers' logs only with ``verbose``."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    level = logging.INFO if verbose else logging.ERROR
-    for name in ("lm_eval", "lm-eval"):
-        logging.getLogger(name).setLevel(level)
-    if not verbose:
-        try:
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.set_verbosity_error()
-        except ImportError:  # pragma: no cover
-            pass
-
-
 def load_engine(run: RunSettings, procs: processes.Processes):
     """The model and its tokenizer (loaded once), wrapped in the lm-eval model of the engine,
     which answers this process's share of the requests."""
     from tracr_bench.models import load_model
 
     lm, tok = load_model(run.path, device=procs.device(run.device))
+    progress = run.progress and procs.is_main
     if run.engine == "fast":
-        from tracr_bench.evaluate.fast_engine import FastHFLM
-
-        progress = run.progress and procs.is_main
-        hflm = FastHFLM(pretrained=lm, tokenizer=tok, batch_size=run.batch_size, progress=progress)
+        from tracr_bench.evaluate.fast_engine import FastHFLM as Engine
     else:
-        from lm_eval.models.huggingface import HFLM
-
-        hflm = HFLM(pretrained=lm, tokenizer=tok, batch_size=run.batch_size)
+        from tracr_bench.evaluate.reference_engine import ReferenceHFLM as Engine
+    hflm = Engine(pretrained=lm, tokenizer=tok, batch_size=run.batch_size, progress=progress)
     procs.share_requests(hflm)
     return hflm
 
@@ -218,7 +206,8 @@ def run_lm_eval(
     manager = TaskManager(
         include_path=str(include), include_defaults=False, metadata={"seed": run.seed}
     )
-    with env_info.serving() if env_info is not None else contextlib.nullcontext():
+    serving = env_info.serving() if env_info is not None else contextlib.nullcontext()
+    with serving, lm_eval_quiet():
         return lm_eval.simple_evaluate(
             model=hflm,
             tasks=[*names, *general.objects],

@@ -5,6 +5,13 @@ surrounding whitespace removed on both sides (the target's leading space is part
 prompt/answer convention, but SentencePiece tokenizers drop it when a continuation is decoded on
 its own, so it must not decide the score). Splits that span at least ``MIN_BUCKET_SPAN`` input
 lengths also report ``acc_len_<lo>_<hi>``: the exact match on inputs of length in [lo, hi].
+
+Every document reports every metric of its split (``process_results``): a bucket metric is the
+exact match for the documents in the bucket and None for the others, and ``bucket_accuracy``
+averages the documents that are in it. So lm-eval counts every metric over the same documents:
+it has no reason to warn that the buckets were scored on fewer documents than ``exact_match``,
+and its size-weighted group figure (``exact_match`` only, see ``lm_eval_configs``) weighs each
+split by the number of documents it scored.
 """
 
 from __future__ import annotations
@@ -59,11 +66,18 @@ def score(prediction: str, target: str) -> bool:
     return prediction.split("\n", 1)[0].strip() == target.strip()
 
 
-def process_results(doc: dict, results: list[str]) -> dict[str, float]:
-    """lm-eval ``process_results``: exact match, and the same under the doc's length bucket."""
+def process_results(doc: dict, results: list[str]) -> dict[str, float | None]:
+    """lm-eval ``process_results``: exact match, the same under the doc's length bucket and
+    None under the split's other buckets (``bucket_accuracy`` leaves those out)."""
     correct = float(score(results[0], doc["target"]))
-    out = {"exact_match": correct}
-    bucket = bucket_of(doc["length"], length_buckets(get_task(doc["task"]), doc["split"]))
-    if bucket is not None:
-        out[bucket.metric] = correct
+    out: dict[str, float | None] = {"exact_match": correct}
+    for bucket in length_buckets(get_task(doc["task"]), doc["split"]):
+        out[bucket.metric] = correct if bucket.lo <= doc["length"] <= bucket.hi else None
     return out
+
+
+def bucket_accuracy(items: list[float | None]) -> float | None:
+    """lm-eval aggregation of a bucket metric: the mean over the documents in the bucket (the
+    values that are not None); None when the evaluated documents have none in it."""
+    inside = [x for x in items if x is not None]
+    return sum(inside) / len(inside) if inside else None

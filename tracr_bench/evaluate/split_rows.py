@@ -2,21 +2,19 @@
 
 Each (task, split) gets a ``results.SplitResult``: ``check_context`` marks the splits whose
 prompts do not fit the model's context (lm-eval would cut them on the left without a word),
-``count_lengths`` the number of evaluated inputs per length bucket, and ``add_oracle`` the
-compiled program's accuracy on the same examples through the model's tokenizer. All read the one
-draw of each split (``lm_eval_data.split_examples``), cut at ``--limit``. With several
-processes, each computes the oracle of its share of the splits and all get every figure.
+and ``count_lengths`` the number of evaluated inputs per length bucket; ``oracle_column`` adds
+the compiled program's accuracy on the same examples. All read the one draw of each split
+(``lm_eval_data.split_examples``), cut at ``--limit``.
 """
 
 from __future__ import annotations
 
 from tracr_bench.evaluate.lm_eval_configs import max_gen_toks
 from tracr_bench.evaluate.lm_eval_data import split_examples
-from tracr_bench.evaluate.processes import Processes
 from tracr_bench.evaluate.results import SplitResult
 from tracr_bench.evaluate.scoring import length_buckets
 from tracr_bench.evaluate.settings import RunSettings
-from tracr_bench.task import Task, TaskError, get_task
+from tracr_bench.task import Task
 
 
 def evaluated(task: Task, split: str, run: RunSettings) -> tuple:
@@ -58,37 +56,4 @@ def count_lengths(rows: list[SplitResult], run: RunSettings) -> None:
         ]
 
 
-def add_oracle(rows: list[SplitResult], run: RunSettings, tokenizer, procs: Processes) -> None:
-    """The compiled program on the same examples, read through the model's tokenizer. It is the
-    tokenizer lm-eval holds: lm-eval only gives it a pad token and sets its padding side while
-    it pads, and the translation reads neither. Each process scores its share of the rows."""
-    from tqdm.auto import tqdm
-
-    from tracr_bench.compiler.oracle import run_oracle
-
-    mine = procs.share(rows)
-    bar = tqdm(mine, desc="oracle", unit="split", disable=not (run.progress and procs.is_main))
-    for i in bar:
-        row = rows[i]
-        bar.set_postfix_str(f"{row.task}/{row.split}")
-        try:
-            res = run_oracle(
-                get_task(row.task),
-                row.split,
-                tokenizer,
-                limit=run.limit,
-                seed=run.seed,
-                cache_dir=run.cache_dir,
-            )
-        except (TaskError, ValueError) as err:
-            row.oracle_note = f"n/a: {str(err).splitlines()[0]}"
-            continue
-        row.oracle_accuracy = res.accuracy
-        if res.exempt:
-            row.oracle_note = f"exempt: {res.exempt}"
-    figures = [(i, rows[i].oracle_accuracy, rows[i].oracle_note) for i in mine]
-    for i, accuracy, note in procs.gather(figures):
-        rows[i].oracle_accuracy, rows[i].oracle_note = accuracy, note
-
-
-__all__ = ["add_oracle", "check_context", "count_lengths", "evaluated"]
+__all__ = ["check_context", "count_lengths", "evaluated"]
