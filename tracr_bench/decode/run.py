@@ -7,9 +7,10 @@
    answers) and of the program (the reference values), the decoding counts, then the
    interchange interventions of every (variable, layer) cell; then the noise passes. With
    ``--positions answer`` the decoding counts keep the answer positions only, and the probes
-   and their controls are fitted on the answer positions of train (the control's labels then
-   follow the answer positions' class distribution: drawn from every position's, they are one
-   class almost everywhere on count, and the control scored 95% at its answer positions);
+   and their controls are fitted on the answer positions of train, the distribution they are
+   scored on. The control stays weak there: answer positions are few distinct (token, position)
+   pairs (count's single answer position is always the trigger token, at ~36 positions), which
+   a probe memorises (97% on count); read the ``majority`` floor instead;
    program layer i is hidden state ``aligned[i]``
    (``setup``), for the adapter's counts and the interventions' cells alike;
 5. ``report.assemble``: the results as one JSON-ready dict.
