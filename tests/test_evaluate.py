@@ -229,7 +229,7 @@ def test_not_a_causal_lm(tmp_path, capsys):
     AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR).save_pretrained(folder)
     out = tmp_path / "r.json"
     rc, err = _cli(["--model", str(folder), "--output", str(out)], capsys)
-    assert rc == 2 and "cannot load a causal LM" in err
+    assert rc == 2 and "has no causal-LM architecture" in err
     assert not out.exists()
     rc, err = _cli(["--model", str(tmp_path), "--output", str(out)], capsys)
     assert rc == 2 and "no config.json" in err

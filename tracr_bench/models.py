@@ -91,9 +91,11 @@ def load_tokenizer(model: str | Path | None):
     """The tokenizer of a model folder (or the default LM), checked first (one-line error)."""
     from transformers import AutoTokenizer
 
-    from tracr_bench.preflight import check_model
+    from tracr_bench.preflight import check_model, take_tokenizer
 
-    return AutoTokenizer.from_pretrained(check_model(model, weights=False))
+    path = check_model(model, weights=False)
+    tokenizer = take_tokenizer(path)
+    return AutoTokenizer.from_pretrained(path) if tokenizer is None else tokenizer
 
 
 def load_model(model: str | Path | None, device: str = "cpu", dtype=None):
@@ -103,12 +105,13 @@ def load_model(model: str | Path | None, device: str = "cpu", dtype=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from tracr_bench.preflight import check_model
+    from tracr_bench.preflight import check_model, take_tokenizer
 
     path = check_model(model)
     hf_logging.disable_progress_bar()
     try:
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = take_tokenizer(path)
+        tok = AutoTokenizer.from_pretrained(path) if tok is None else tok
         if dtype is None:
             dtype = torch.float32 if device == "cpu" else "auto"
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)

@@ -32,6 +32,7 @@ from tracr_bench.task import TaskError
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 SAVE_HINT = "save it again with model.save_pretrained(PATH) and tokenizer.save_pretrained(PATH)"
 _CHECKED: set[tuple] = set()  # model folders (and their files' sizes and times) found good
+_LOADED: dict[str, object] = {}  # folder -> the tokenizer its check loaded, until taken
 
 
 class PreflightError(TaskError):
@@ -199,6 +200,12 @@ def check_causal_lm(path: Path, config) -> None:
         raise ModelError(f"{str(path)!r} ({named}) has no causal-LM architecture; {need}")
 
 
+def take_tokenizer(path: str | Path):
+    """The tokenizer the last check of ``path`` loaded (handed over once, so that a run loads
+    it once), or None."""
+    return _LOADED.pop(str(Path(path).resolve()), None)
+
+
 def _check_tokenizer(path: Path, config, fix: str) -> None:
     from transformers import AutoTokenizer
 
@@ -218,6 +225,7 @@ def _check_tokenizer(path: Path, config, fix: str) -> None:
             f"embedding has {rows} rows; save the model's own tokenizer with it (or call "
             "model.resize_token_embeddings(len(tokenizer)) before saving)"
         )
+    _LOADED[str(path.resolve())] = tokenizer
 
 
 def check_model_folder(path: str | Path, *, weights: bool = True) -> None:
