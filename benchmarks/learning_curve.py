@@ -179,6 +179,13 @@ def curve_png(result: dict) -> bytes:
             layer = run["points"][-1]["decoding"][readout]["layer"]
             name = f"{label}: {OUTPUT_VARIABLE} decoded ({readout}, hidden state {layer})"
             ax.plot(steps, values, STYLES[readout], marker="s", ms=3, color=colour, label=name)
+    floors = [
+        d["majority"] for r in result["runs"] for p in r["points"] for d in p["decoding"].values()
+    ]
+    floors = [f for f in floors if f is not None]
+    if floors:  # the same test examples everywhere: one floor
+        label = f"{OUTPUT_VARIABLE}: always the most frequent value"
+        ax.axhline(100 * max(floors), color="grey", lw=1, ls="-.", label=label)
     ax.set_xlabel("training step")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
