@@ -240,3 +240,34 @@ def test_numerical_output_metadata(tmp_path: Path) -> None:
     )
     assert loaded.from_cache and loaded.output_decoding is None
     _assert_same(cp, loaded)
+
+
+def test_one_hot_basis_vectors_give_tracr_weights() -> None:
+    """The compile-time replacement of tracr's ``np.eye(n)[i]`` basis vectors changes no
+    weight: the same program compiled by stock tracr and through ``_compile_with_tracr``."""
+    from tracr.compiler import compiling as tracr_compiling
+    from tracr.craft import bases
+
+    from tracr_bench.compiler.compiling import _compile_with_tracr
+    from tracr_bench.compiler.task_programs import program_for
+    from tracr_bench.task import get_task
+
+    task = get_task("shuffle_dyck")  # numerical MLPs and categorical attention
+    program, vocab = program_for(task, "oracle"), task.token_map.compiler_vocab()
+    stock_vector = bases.VectorSpaceWithBasis.vector_from_basis_direction
+    ours = _compile_with_tracr(program, vocab, 12, True, 1000)
+    assert bases.VectorSpaceWithBasis.vector_from_basis_direction is stock_vector  # restored
+    stock = tracr_compiling.compile_rasp_to_model(
+        program,
+        vocab=vocab,
+        max_seq_len=12,
+        causal=True,
+        compiler_bos="BOS",
+        compiler_pad="PAD",
+        mlp_exactness=1000,
+    )
+    assert sorted(ours.params) == sorted(stock.params)
+    for layer, params in stock.params.items():
+        for name, value in params.items():
+            assert np.array_equal(np.asarray(ours.params[layer][name]), np.asarray(value))
+    assert ours.residual_labels == stock.residual_labels

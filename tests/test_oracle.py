@@ -52,6 +52,42 @@ def test_oracle_is_perfect_on_a_sample_of_every_split(name, default_tokenizer):
             assert res.correct == res.n, (split, res.diagnosis, res.failures)
 
 
+def test_given_examples_are_read_not_drawn(default_tokenizer, monkeypatch):
+    """``examples=`` (what ``tracr-bench eval`` passes: the examples the model was asked) are
+    the ones scored, cut at ``limit``, and the split is not drawn again."""
+    task = get_task("parity")
+    examples = task.examples("length", size=6, seed=3)
+    drawn = run_oracle(task, "length", default_tokenizer, limit=4, seed=3)
+
+    def no_draw(*args, **kwargs):
+        raise AssertionError("run_oracle drew the split although it was given the examples")
+
+    monkeypatch.setattr(Task, "examples", no_draw)
+    given = run_oracle(task, "length", default_tokenizer, limit=4, examples=examples)
+    assert given.n == drawn.n == 4 and given.correct == drawn.correct == 4
+    assert run_oracle(task, "length", default_tokenizer, examples=examples[:2]).n == 2
+
+
+def test_sized_program_covers_exactly_the_run(default_tokenizer):
+    """``compile_sized``: compiled for the longest input it is given (no survey of the
+    splits), and it scores those inputs like the full-length oracle program."""
+    from tracr_bench.compiler.task_programs import compile_sized, sized_settings
+    from tracr_bench.compiler.torch_program import TorchProgram
+
+    task = get_task("parity")
+    examples = task.examples("test", size=8, seed=1)
+    tr = Translator(task, default_tokenizer)
+    longest = max(len(tr.encode_example(ex).lm_ids) for ex in examples)
+    max_seq_len, exactness = sized_settings(task, "oracle", longest)
+    assert max_seq_len == longest and exactness >= 100
+    program = TorchProgram.from_compiled(compile_sized("parity", "oracle", longest))
+    assert program.max_seq_len == longest
+    res = run_oracle(task, "test", default_tokenizer, examples=examples, program=program)
+    assert res.n == 8 and res.correct == 8
+    with pytest.raises(TaskError, match="nothing to compile"):
+        sized_settings(task, "oracle", 0)
+
+
 def test_exempt_split_says_why():
     exempt = [
         (t, s)

@@ -6,9 +6,9 @@ on-disk cache or compiled now.
 - ``oracle``: compiled for the longest split; checks every split.
 
 ``compile_sized`` compiles either for the inputs one run reads instead (``tracr-bench eval``'s
-oracle column: the longest prompt + answer of the evaluated examples in the model's tokenizer,
-rounded up to ``LENGTH_STEP``), which needs no survey of every split and compiles a program no
-longer than the run needs.
+oracle column: the longest prompt + answer of the evaluated examples in the model's tokenizer),
+which needs no survey of every split and compiles a program no longer than the run needs (not
+rounded up: a longer program can need a larger ``mlp_exactness`` and compiles slower).
 
 What a task leaves out (None) is computed here, and what it declares is checked:
 
@@ -39,7 +39,6 @@ from tracr_bench.task.survey import token_spans
 Which = Literal["injection", "oracle"]
 OUTPUT_NAME = "final_result"
 MIN_EXACTNESS = 100  # tracr's default
-LENGTH_STEP = 8  # sized programs: max_seq_len rounded up to a multiple (runs share programs)
 
 
 @dataclass(frozen=True)
@@ -187,16 +186,13 @@ def compile_task(
 def sized_settings(task: Task, which: Which, longest: int) -> tuple[int, int]:
     """(max_seq_len, mlp_exactness) of the ``which`` program for inputs of at most ``longest``
     tokens (prompt + answer, BOS excluded): the declared length if it covers them, else
-    ``longest`` rounded up to ``LENGTH_STEP``; the exactness declared, or computed for that
-    length (``needed_exactness``). Reads no split."""
+    ``longest``; the exactness declared, or computed for that length (``needed_exactness``).
+    Reads no split."""
     _check_which(which)
     if longest < 1:
         raise TaskError(f"task {task.name!r}: nothing to compile for (longest input {longest})")
     declared = task.injection_max_seq_len if which == "injection" else task.oracle_max_seq_len
-    if declared is not None and declared >= longest:
-        max_seq_len = declared
-    else:
-        max_seq_len = -(-longest // LENGTH_STEP) * LENGTH_STEP
+    max_seq_len = declared if declared is not None and declared >= longest else longest
     if task.mlp_exactness is not None:
         return max_seq_len, task.mlp_exactness
     vocab = task.token_map.compiler_vocab()
