@@ -19,7 +19,9 @@ the adapter. ``step_losses`` computes one step's loss terms:
 ``train_step`` adds the learning-rate schedule, the backward pass, clipping and the AdamW step;
 a step whose loss terms (summed over the processes) or gradient norm are not finite is skipped
 and reported (``stops``). The LM and the adapter form one module (``Trainable``) that accelerate
-prepares (DDP when several processes run; see ``processes``).
+prepares (DDP when several processes run; see ``processes``); under FSDP the LM and the frozen
+copy are sharded instead and the adapter stays replicated (``sharding``), and the module is
+called as it is.
 """
 
 from __future__ import annotations
@@ -143,7 +145,9 @@ class Injector:
         self.task = get_task(cfg.task)
         self.device = dev = self.processes.device
         torch.manual_seed(cfg.seed)
-        self.lm, self.tokenizer, self.merges_removed = _load_lm(base_path, self.task, cfg, dev)
+        fsdp = self.processes.fsdp  # under FSDP the LM stays on the CPU until sharded
+        load_on = torch.device("cpu") if fsdp is not None else dev
+        self.lm, self.tokenizer, self.merges_removed = _load_lm(base_path, self.task, cfg, load_on)
         self.blocks = find_blocks(self.lm)
         compiled = compile_task(self.task, "injection", cache_dir=cache_dir)
         self.program = TorchProgram.from_compiled(compiled).to(dev).eval()
@@ -165,6 +169,10 @@ class Injector:
         self.frozen = None
         if cfg.kl_weight > 0:
             self.frozen = copy.deepcopy(self.lm).eval().requires_grad_(False)
+        if fsdp is not None:
+            fsdp.shard(self.lm, dev.type)
+            if self.frozen is not None:
+                fsdp.shard(self.frozen, dev.type, frozen=True)
         n_examples = cfg.steps * cfg.batch_size
         self.data = TaskData(self.task, self.tokenizer, self.program, n_examples, cfg.seed, dev)
         self.natural = NaturalText(heldout_text("kl"), self.tokenizer, cfg.kl_seq_len, dev)
@@ -178,7 +186,12 @@ class Injector:
         )
         self.base_lrs = [cfg.lr, cfg.adapter_lr]
         trainable = Trainable(self.lm, self.adapter, self._shard_terms)
-        self.trainable, self.optimizer = self.processes.accelerator.prepare(trainable, optimizer)
+        if fsdp is None:
+            self.trainable, self.optimizer = self.processes.accelerator.prepare(
+                trainable, optimizer
+            )
+        else:
+            self.trainable, self.optimizer = trainable, optimizer
         self.subspace = losses.OutputSubspace(self.adapter, self.program.output_index.tolist())
         self.autocast = _autocast(dev, cfg.precision)
         self.refresh_s = 0.0
@@ -199,9 +212,12 @@ class Injector:
         self.set_lr(step)
         terms, tokens = self.step_losses(step)
         self.processes.accelerator.backward(terms["loss"] * self.processes.n)
-        norm = self.processes.accelerator.clip_grad_norm_(
-            self.trained_params(), self.cfg.grad_clip or math.inf
-        )
+        max_norm, fsdp = self.cfg.grad_clip or math.inf, self.processes.fsdp
+        if fsdp is None:
+            norm = self.processes.accelerator.clip_grad_norm_(self.trained_params(), max_norm)
+        else:
+            fsdp.average_gradients(list(self.adapter.parameters()))
+            norm = fsdp.clip_grad_norm(self.trained_params(), max_norm)
         local = torch.stack([*(terms[k].detach().float() for k in TERMS), tokens.float()])
         summary, self._summary = self._summary, None
         if summary is not None:  # the last step: the per-variable summary in the same sum
@@ -314,6 +330,8 @@ class Injector:
             logits = self.lm(input_ids=text).logits
             with torch.no_grad():
                 original = self.frozen(input_ids=text).logits
+                if self.processes.fsdp is not None:  # the root unit stays whole otherwise
+                    self.frozen.reshard()
         return losses.kl_to_original(logits, original, denominator)
 
 

@@ -21,6 +21,11 @@ inject`` is the same code with N = 1. What is global and what is per process:
 - only the main process writes (checkpoints, the model folder, ``injection.json``); a check it
   alone makes (the output folder) is shared with the others through ``on_main``, so that every
   process stops with the same error.
+
+With an accelerate config (or environment) that selects FSDP, ``fsdp`` holds the settings and the
+LM is sharded instead of wrapped by DDP (``sharding``); everything above holds unchanged.
+``parallelism`` names what runs: ``fsdp``, ``ddp`` or ``single``. DeepSpeed, Megatron-LM and
+XLA are refused in one line.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any, TypeVar
 import torch
 
 from tracr_bench.inject.config import InjectConfig, InjectError
+from tracr_bench.inject.sharding import Fsdp
 
 T = TypeVar("T")
 
@@ -58,6 +64,7 @@ class Processes:
     """The processes of one run, as accelerate sees them."""
 
     accelerator: Any  # accelerate.Accelerator
+    fsdp: Fsdp | None = None  # the LM sharded (FSDP2) rather than wrapped by DDP
 
     @classmethod
     def start(cls, device: torch.device) -> Processes:
@@ -80,13 +87,20 @@ class Processes:
                 f"--device {device}: the launcher's processes run on {accelerator.device.type}"
             )
         kind = accelerator.distributed_type.value
-        if kind != "NO" and not kind.startswith("MULTI_"):  # FSDP, DEEPSPEED, MEGATRON_LM, XLA
+        if kind not in ("NO", "FSDP") and not kind.startswith("MULTI_"):  # DEEPSPEED, MEGATRON
             raise InjectError(
-                f"accelerate's {kind} is not supported by the "
-                "injector (it checkpoints whole weights and AdamW moments); use data parallel "
-                "(torchrun, or accelerate launch without an FSDP or DeepSpeed config)"
+                f"accelerate's {kind} is not supported by the injector; use data parallel "
+                "(torchrun, or accelerate launch without a DeepSpeed config) or FSDP (an "
+                "accelerate config with distributed_type: FSDP and fsdp_version: 2)"
             )
-        return cls(accelerator)
+        return cls(accelerator, Fsdp.select(accelerator))
+
+    @property
+    def parallelism(self) -> str:
+        """``fsdp`` (the LM sharded), ``ddp`` (replicated, several processes) or ``single``."""
+        if self.fsdp is not None:
+            return "fsdp"
+        return "ddp" if self.n > 1 else "single"
 
     @property
     def n(self) -> int:

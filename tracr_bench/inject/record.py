@@ -1,5 +1,7 @@
 """``injection.json``, the record of a finished run: task, method, configuration, base model
-(path and weights' sha256), program, losses, device, processes, timings.
+(path and weights' sha256), program, losses, device, processes and ``parallelism`` (``fsdp``,
+``ddp`` or ``single``: see ``processes``; ``lm_parameters`` and, of them,
+``lm_parameters_main_process`` held by the main process: all but its shard under FSDP), timings.
 
 ``method_variant`` names the options beyond the paper's tracr-injection (``config.
 VARIANT_OPTIONS``): None for the paper's setting (and for the baseline, which takes none), else
@@ -71,6 +73,9 @@ def injection_record(
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
         "processes": run.processes.n,
+        "parallelism": run.processes.parallelism,
+        "lm_parameters": _parameters(inj.lm, local=False),
+        "lm_parameters_main_process": _parameters(inj.lm, local=True),  # its shards under FSDP
         "batch_size_per_process": cfg.batch_size // run.processes.n,
         "nonfinite_steps_skipped": state.skipped,
         "wall_time_s": round(state.elapsed_s + loop_s, 3),
@@ -82,3 +87,13 @@ def injection_record(
         else None,
         "resumed_from_step": state.resumed_from or None,
     }
+
+
+def _parameters(lm: torch.nn.Module, local: bool) -> int:
+    """The LM's parameter count (tied weights once); with ``local``, of this process's shards."""
+    from torch.distributed.tensor import DTensor
+
+    return sum(
+        p.to_local().numel() if local and isinstance(p, DTensor) else p.numel()
+        for p in lm.parameters()
+    )

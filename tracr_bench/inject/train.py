@@ -15,6 +15,9 @@ resume, loop, checkpoint, save.
 5. a checkpoint every ``checkpoint_every`` steps and at the end of the call (main process);
 6. save: the model folder, then ``injection.json`` (``run_folder``; main process).
 
+Under FSDP every process takes part in a checkpoint and a save (the full state dicts are
+gathered, ``sharding.saveable``), and the main process writes the same files as without.
+
 ``baseline`` is the same loop without detach-and-roll and the algorithm loss.
 """
 
@@ -51,6 +54,7 @@ from tracr_bench.inject.run_folder import (
     prepare_output,
     save_model_folder,
 )
+from tracr_bench.inject.sharding import loadable, saveable
 from tracr_bench.inject.stops import Diverged, Interrupted, divergence_cause
 from tracr_bench.models import resolve_model_path
 from tracr_bench.task import get_task
@@ -252,10 +256,11 @@ def _train(cfg: InjectConfig, run: Run, checkpoint: Path | None) -> dict[str, An
 
     inj.lm.eval()
     record = injection_record(inj, state, run, setup_s, loop_s)
+    lm, _ = saveable(run.processes, inj.lm, model_folder=True)  # every process, under FSDP
     if run.processes.is_main:
         save_model_folder(
             run.output,
-            inj.lm,
+            lm,
             inj.tokenizer,
             inj.adapter,
             inj.program.residual_labels,
@@ -268,7 +273,8 @@ def _train(cfg: InjectConfig, run: Run, checkpoint: Path | None) -> dict[str, An
 
 def _restore(inj: Injector, checkpoint: Path) -> TrainState:
     """Weights, AdamW moments and random states from ``checkpoint``; the loop's state."""
-    info, rng = load_checkpoint(checkpoint, inj.lm, inj.adapter, inj.optimizer)
+    lm, optimizer = loadable(inj.processes, inj.lm, inj.optimizer)
+    info, rng = load_checkpoint(checkpoint, lm, inj.adapter, optimizer)
     inj.generator.set_state(rng["kl_generator"])  # dropout is seeded per step: no torch state
     return TrainState(
         step=info["step"],
@@ -310,32 +316,41 @@ def _loop(inj: Injector, state: TrainState, end: int, run: Run) -> float:
             refresh=False,
         )
         if state.step % cfg.checkpoint_every == 0 or state.step == end:
-            if run.processes.is_main:
-                _checkpoint(inj, state, run, state.elapsed_s + time.time() - t_loop)
+            _checkpoint(inj, state, run, state.elapsed_s + time.time() - t_loop)
         if cfg.save_every and state.step % cfg.save_every == 0 and state.step < cfg.steps:
-            if run.processes.is_main:
-                _snapshot(inj, state, run, state.elapsed_s + time.time() - t_loop)
+            _snapshot(inj, state, run, state.elapsed_s + time.time() - t_loop)
     bar.close()
     return time.time() - t_loop
 
 
 def _snapshot(inj: Injector, state: TrainState, run: Run, elapsed_s: float) -> None:
     """The model folder as it is after ``state.step`` steps, in ``snapshots/step-N``; its
-    ``injection.json`` says at which step (``snapshot_step``)."""
+    ``injection.json`` says at which step (``snapshot_step``). Every process calls this; the
+    main one writes."""
     folder = run.output / SNAPSHOTS / f"step-{state.step:06d}"
-    if (folder / RECORD).exists():  # written before an interrupt, then resumed
+    written = (folder / RECORD).exists()  # before an interrupt, then resumed
+    if run.processes.fsdp is not None:
+        run.processes.wait()  # every process has looked before the main one writes
+    if written:
+        return
+    lm, _ = saveable(run.processes, inj.lm, model_folder=True)
+    if not run.processes.is_main:
         return
     folder.mkdir(parents=True, exist_ok=True)
     record = injection_record(inj, state, run, 0.0, elapsed_s - state.elapsed_s)
     record["snapshot_step"] = state.step
-    was_training = inj.lm.training
-    inj.lm.eval()
+    was_training = lm.training
+    lm.eval()
     labels, adapter = inj.program.residual_labels, inj.adapter
-    save_model_folder(folder, inj.lm, inj.tokenizer, adapter, labels, OUTPUT_NAME, record)
-    inj.lm.train(was_training)
+    save_model_folder(folder, lm, inj.tokenizer, adapter, labels, OUTPUT_NAME, record)
+    lm.train(was_training)
 
 
 def _checkpoint(inj: Injector, state: TrainState, run: Run, elapsed_s: float) -> None:
+    """Every process calls this (under FSDP the state is gathered); the main one writes."""
+    lm, optimizer = saveable(run.processes, inj.lm, inj.optimizer)
+    if not run.processes.is_main:
+        return
     rng = {"kl_generator": inj.generator.get_state()}
     meta = {
         "config": inj.cfg.asdict(),
@@ -346,6 +361,7 @@ def _checkpoint(inj: Injector, state: TrainState, run: Run, elapsed_s: float) ->
         "skipped": state.skipped,
         "streak": state.streak,
         "processes": run.processes.n,
+        "parallelism": run.processes.parallelism,
     }
     folder = run.output / CHECKPOINTS
-    save_checkpoint(folder, state.step, inj.lm, inj.adapter, inj.optimizer, rng, meta)
+    save_checkpoint(folder, state.step, lm, inj.adapter, optimizer, rng, meta)
