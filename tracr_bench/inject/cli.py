@@ -35,7 +35,9 @@ def add_subcommands(sub: Any) -> None:
         "detach-and-roll) or with the baseline (cross-entropy + KL), and save it to --output.",
     )
     s.add_argument(
-        "--model", default="default", help="local HF model folder, or 'default' (the shipped LM)"
+        "--model",
+        default=argparse.SUPPRESS,  # the top level's: `tracr-bench --model X inject` works too
+        help="local HF model folder, or 'default' (default: default, the shipped LM)",
     )
     s.add_argument(
         "--output", required=True, help="folder for the trained model (new or empty; a folder)"
