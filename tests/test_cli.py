@@ -84,9 +84,8 @@ def test_weights_hashed_once_per_process(tmp_path, monkeypatch):
     models.check_default_model()
     digest = models.weights_digest(models.DEFAULT_MODEL_DIR)
     assert calls == [models.DEFAULT_MODEL_DIR / "model.safetensors"]
-    assert digest["model.safetensors"] == json.loads(
-        (models.DEFAULT_MODEL_DIR / "pretraining.json").read_text()
-    )["weights_sha256"]
+    record = json.loads((models.DEFAULT_MODEL_DIR / "pretraining.json").read_text())
+    assert digest["model.safetensors"] == record["weights_sha256"]
     copy = tmp_path / "w.safetensors"
     copy.write_bytes(b"abc")
     first = models.file_sha256(copy)
