@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests._tiny_lm import save_tiny_lm
+from tests._tiny_lm import save_tiny_lm, untrained_gpt2
 from tracr_bench.cli import build_parser, main
 from tracr_bench.inject.blocks import find_blocks
 from tracr_bench.inject.cli import config_options
@@ -239,6 +239,14 @@ def test_bad_input(tmp_path, capsys):
         inject(task="parity", output=blocker / "sub", steps=2, **TINY)
     with pytest.raises(InjectError, match="holds no checkpoint"):
         inject(task="parity", output=tmp_path, resume=True)
+    # the model's context against the longest training sequence and the KL window
+    with pytest.raises(InjectError, match=r"--kl-seq-len 600 is longer .* \(512 tokens\)"):
+        inject(task="parity", output=out, steps=2, **{**TINY, "kl_seq_len": 600})
+    model, tok = untrained_gpt2(3, 32, n_positions=16)
+    model.save_pretrained(tmp_path / "short")
+    tok.save_pretrained(tmp_path / "short")
+    with pytest.raises(InjectError, match="training sequences reach .* context is 16"):
+        inject(task="parity", model=tmp_path / "short", output=out, steps=2, **TINY)
     assert not out.exists(), "a failed run must leave nothing behind"
 
     capsys.readouterr()  # drop what building the tiny LM printed (its progress bars)

@@ -15,6 +15,7 @@ shards are exactly the one-process batch cut in pieces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -142,3 +143,31 @@ class NaturalText:
         starts = torch.randint(0, len(self.ids) - self.seq_len, (n,), generator=generator)
         offsets = starts[rows, None] + torch.arange(self.seq_len)[None, :]
         return self.ids[offsets.to(self.device)]
+
+
+def model_context(config: Any) -> int | None:
+    """The model's context length from its config (as lm-eval's HFLM finds it), or None."""
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, attr, None)
+        if value:
+            return int(value)
+    return None
+
+
+def check_context(config: Any, task: str, task_tokens: int, kl_tokens: int) -> None:
+    """InjectError if the longest training sequence of ``task`` or a KL window is longer than
+    the model's context (before any training step: a model would fail or index past its position
+    embeddings)."""
+    context = model_context(config)
+    if context is None:
+        return
+    if task_tokens > context:
+        raise InjectError(
+            f"task {task!r}: training sequences reach {task_tokens} tokens, but the model's "
+            f"context is {context}; use a model with a longer context"
+        )
+    if kl_tokens > context:
+        raise InjectError(
+            f"--kl-seq-len {kl_tokens} is longer than the model's context ({context} tokens); "
+            f"pass --kl-seq-len {context} or less"
+        )

@@ -43,7 +43,7 @@ from tracr_bench.compiler.variables import residual_variables
 from tracr_bench.inject import alignment, losses, stops
 from tracr_bench.inject.blocks import find_blocks, hidden_of, hidden_size, replace_hidden
 from tracr_bench.inject.config import InjectConfig, InjectError
-from tracr_bench.inject.data import NaturalText, TaskBatch, TaskData
+from tracr_bench.inject.data import NaturalText, TaskBatch, TaskData, check_context
 from tracr_bench.inject.processes import Processes, check_divides, dropout_seed
 from tracr_bench.models import heldout_text, load_model
 from tracr_bench.task import Task, get_task
@@ -176,6 +176,7 @@ class Injector:
         n_examples = cfg.steps * cfg.batch_size
         self.data = TaskData(self.task, self.tokenizer, self.program, n_examples, cfg.seed, dev)
         self.natural = NaturalText(heldout_text("kl"), self.tokenizer, cfg.kl_seq_len, dev)
+        check_context(self.lm.config, self.task.name, self.data.ids.shape[1], cfg.kl_seq_len)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         optimizer = torch.optim.AdamW(
             [
