@@ -131,7 +131,9 @@ def prepare_data(cfg: PretrainConfig, work_dir: Path) -> tuple[object, dict[str,
     for name in ("train", "kl_shard", "retention_shard"):
         cached = work_dir / f"{name}.u16.npy"
         if not cached.exists():
-            np.save(cached, encode_file(tokenizer, work_dir / f"{name}.txt"))
+            partial = cached.with_name(cached.name + ".part.npy")  # np.save adds .npy
+            np.save(partial, encode_file(tokenizer, work_dir / f"{name}.txt"))
+            os.replace(partial, cached)
         token_ids[name] = np.load(cached)
     return tokenizer, token_ids
 
@@ -236,9 +238,20 @@ def save_model(model, tokenizer, work_dir: Path, out_dir: Path, summary: dict) -
     for name in ("kl_shard.txt", "retention_shard.txt", "train_line_hashes.npy", "manifest.json"):
         shutil.copy(work_dir / name, text_dir / name)
     shutil.copy(work_dir / "pretrain_log.jsonl", staging / "pretrain_log.jsonl")
+    # the old folder is moved aside, not deleted, until the new one is in place: an interrupt
+    # between the two renames leaves it at out_dir.old, never neither
+    old = out_dir.with_name(out_dir.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
     if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(staging, out_dir)
+        os.replace(out_dir, old)
+    try:
+        os.replace(staging, out_dir)
+    except BaseException:
+        if old.exists() and not out_dir.exists():
+            os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def portable_tokenizer_config(model_dir: Path) -> None:
