@@ -11,11 +11,12 @@ seconds to minutes a task). So:
   (``compiler.task_programs.compile_sized``: the longest prompt of its evaluated splits plus
   its longest answer, in the model's tokenizer), not for every length of every split, and with
   no survey of the whole splits;
-- ``start`` hands the compilations to ``WORKERS`` worker processes (spawned, so that no torch
-  or lm-eval state is forked) and returns at once: they compile while lm-eval runs the model;
-  ``finish`` collects the programs and scores the rows on the examples already drawn
-  (``split_rows.evaluated``: no draw of its own). A task its worker could not compile is
-  compiled in this process, whose error, if any, becomes the row's note.
+- ``start`` hands each task to one of ``WORKERS`` worker processes (spawned, so that no torch
+  or lm-eval state is forked; one torch thread each) and returns at once: while lm-eval runs
+  the model, they compile the task's program and score its rows on the examples already drawn
+  (``split_rows.evaluated``: no draw of its own); ``finish`` collects the figures. A task its
+  worker could not handle (e.g. one registered only in this process) is done in this process;
+  an error while compiling or scoring becomes the row's note.
 
 With several processes (``torchrun``) each one compiles and scores its share of the rows in
 itself, and all get every figure.
@@ -76,7 +77,8 @@ def start(rows: list[SplitResult], run: RunSettings, tokenizer, procs: Processes
         ctx = multiprocessing.get_context("spawn")
         job.pool = ctx.Pool(min(WORKERS, len(job.longest)))
         for name, longest in job.longest.items():
-            job.pending[name] = job.pool.apply_async(_compile, (name, longest, run.cache_dir))
+            work = (name, longest, run.cache_dir, tokenizer, _splits(job, name, run))
+            job.pending[name] = job.pool.apply_async(_task_column, work)
         job.pool.close()
     return job
 
@@ -90,26 +92,22 @@ def stop(job: OracleJob) -> None:
 
 
 def finish(job: OracleJob, run: RunSettings, tokenizer, procs: Processes) -> None:
-    """Score each row with its task's program; every process gets every row's figures."""
+    """Each row's figures, from its task's worker or computed here; every process gets every
+    row's figures."""
     from tqdm.auto import tqdm
-
-    from tracr_bench.compiler.torch_program import TorchProgram
 
     show = run.progress and procs.is_main
     bar = tqdm(total=len(job.mine), desc="oracle", unit="split", disable=not show)
     try:
         for name, indices in job.by_task.items():
             bar.set_postfix_str(name)
-            try:
-                program = TorchProgram.from_compiled(_program(job, name, run.cache_dir))
-            except (TaskError, ValueError) as err:
-                for i in indices:
-                    job.rows[i].oracle_note = f"n/a: {str(err).splitlines()[0]}"
-                bar.update(len(indices))
-                continue
-            for i in indices:
-                _score(job.rows[i], run, tokenizer, program)
-                bar.update(1)
+            figures = _from_worker(job, name)
+            if figures is None:
+                splits = _splits(job, name, run)
+                figures = _task_column(name, job.longest[name], run.cache_dir, tokenizer, splits)
+            for i, (accuracy, note) in zip(indices, figures, strict=True):
+                job.rows[i].oracle_accuracy, job.rows[i].oracle_note = accuracy, note
+            bar.update(len(indices))
     finally:
         bar.close()
         stop(job)
@@ -118,43 +116,51 @@ def finish(job: OracleJob, run: RunSettings, tokenizer, procs: Processes) -> Non
         job.rows[i].oracle_accuracy, job.rows[i].oracle_note = accuracy, note
 
 
-def _program(job: OracleJob, name: str, cache_dir: Path | None):
-    """The task's program from its worker, else compiled (or loaded) here."""
+def _splits(job: OracleJob, name: str, run: RunSettings) -> list[tuple[str, tuple]]:
+    """(split, the examples the model is asked) of the task's rows."""
+    task = get_task(name)
+    return [(job.rows[i].split, evaluated(task, job.rows[i].split, run)) for i in job.by_task[name]]
+
+
+def _from_worker(job: OracleJob, name: str) -> list | None:
+    """The task's figures from its worker; None if there is no worker or it failed."""
     pending = job.pending.pop(name, None)
-    if pending is not None:
-        try:
-            return pending.get()
-        except Exception:  # e.g. a task registered only in this process: compiled here
-            pass
-    return _compile(name, job.longest[name], cache_dir)
-
-
-def _compile(name: str, longest: int, cache_dir: Path | None):
-    """A worker's job: the task's oracle program for inputs of ``longest`` tokens."""
-    from tracr_bench.compiler.task_programs import compile_sized
-
-    return compile_sized(name, "oracle", longest, cache_dir=cache_dir)
-
-
-def _score(row: SplitResult, run: RunSettings, tokenizer, program) -> None:
-    from tracr_bench.compiler.oracle import run_oracle
-
-    task = get_task(row.task)
+    if pending is None:
+        return None
     try:
-        res = run_oracle(
-            task,
-            row.split,
-            tokenizer,
-            examples=evaluated(task, row.split, run),
-            program=program,
-            cache_dir=run.cache_dir,
-        )
+        return pending.get()
+    except Exception:  # e.g. a task registered only in this process: done here instead
+        return None
+
+
+def _task_column(
+    name: str, longest: int, cache_dir: Path | None, tokenizer, splits: list[tuple[str, tuple]]
+) -> list[tuple[float | None, str | None]]:
+    """A worker's job (or this process's): the task's oracle program for inputs of ``longest``
+    tokens, and (accuracy, note) for each (split, examples)."""
+    import torch
+
+    from tracr_bench.compiler.oracle import run_oracle
+    from tracr_bench.compiler.task_programs import compile_sized
+    from tracr_bench.compiler.torch_program import TorchProgram
+
+    if multiprocessing.parent_process() is not None:
+        torch.set_num_threads(1)  # a worker: leave the other cores to the model
+    task = get_task(name)
+    try:
+        compiled = compile_sized(task, "oracle", longest, cache_dir=cache_dir)
+        program = TorchProgram.from_compiled(compiled)
     except (TaskError, ValueError) as err:
-        row.oracle_note = f"n/a: {str(err).splitlines()[0]}"
-        return
-    row.oracle_accuracy = res.accuracy
-    if res.exempt:
-        row.oracle_note = f"exempt: {res.exempt}"
+        return [(None, f"n/a: {str(err).splitlines()[0]}")] * len(splits)
+    figures: list[tuple[float | None, str | None]] = []
+    for split, examples in splits:
+        try:
+            res = run_oracle(task, split, tokenizer, examples=examples, program=program)
+        except (TaskError, ValueError) as err:
+            figures.append((None, f"n/a: {str(err).splitlines()[0]}"))
+            continue
+        figures.append((res.accuracy, f"exempt: {res.exempt}" if res.exempt else None))
+    return figures
 
 
 __all__ = ["OracleJob", "finish", "start", "stop"]
