@@ -52,21 +52,15 @@ TERMS = ("ce", "algorithm", "kl", "loss")  # the loss terms of a step, in the or
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` (CUDA, then MPS, then the CPU) or a device torch can see; else InjectError."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        raise InjectError(f"unknown device {device!r}; choose auto, cpu, cuda or mps")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InjectError("--device cuda asked for, but torch sees no CUDA device")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise InjectError("--device mps asked for, but torch sees no MPS device")
-    return torch.device(device)
+    """``auto`` (CUDA, then MPS, then the CPU) or a device torch can see; else InjectError
+    (``preflight.resolve_device``'s line)."""
+    from tracr_bench.preflight import PreflightError
+    from tracr_bench.preflight import resolve_device as resolve
+
+    try:
+        return torch.device(resolve(device))
+    except PreflightError as err:
+        raise InjectError(str(err)) from None
 
 
 def uses_bf16(device: torch.device, precision: str) -> bool:
