@@ -157,9 +157,9 @@ STYLES = {"adapter": "--", "probe": ":"}
 
 def curve_png(result: dict) -> bytes:
     """The figure: accuracy (%) against training step, per run and measure."""
-    import io
-
     import matplotlib
+
+    from tracr_bench.files import figure_png
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -197,12 +197,7 @@ def curve_png(result: dict) -> bytes:
         fontsize=9,
     )
     ax.legend(fontsize=7, loc="best")
-    png = io.BytesIO()
-    try:
-        fig.savefig(png, format="png")
-    finally:
-        plt.close(fig)
-    return png.getvalue()
+    return figure_png(fig)
 
 
 def _pct(x: float | None) -> float:

@@ -43,3 +43,17 @@ def write_json_atomic(
     ``default`` converts what JSON cannot hold (as in ``json.dumps``)."""
     text = json.dumps(data, indent=1, ensure_ascii=False, default=default)
     write_text_atomic(path, text + "\n")
+
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed (pyplot keeps no reference)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png")
+    finally:
+        plt.close(fig)
+    return png.getvalue()

@@ -5,12 +5,11 @@ no panel (the terminal and the JSON say why)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from tracr_bench.files import write_bytes_atomic
+from tracr_bench.files import figure_png, write_bytes_atomic
 
 
 def heatmap_png(result: dict, readout: str) -> bytes:
@@ -67,12 +66,7 @@ def heatmap_png(result: dict, readout: str) -> bytes:
     )
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
-    png = io.BytesIO()
-    try:
-        fig.savefig(png, format="png")
-    finally:
-        plt.close(fig)
-    return png.getvalue()
+    return figure_png(fig)
 
 
 def write_heatmaps(result: dict, paths: dict[str, Path]) -> list[Path]:

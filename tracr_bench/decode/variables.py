@@ -23,6 +23,7 @@ from torch import Tensor
 from tracr_bench.compiler.compiling import CompiledProgram
 from tracr_bench.compiler.graph_key import canonical_order, describe_program
 from tracr_bench.compiler.task_programs import program_for
+from tracr_bench.compiler.variables import written_at
 from tracr_bench.task import Task
 
 PRIMITIVES = ("tokens", "indices")  # read from the input, not computed
@@ -77,20 +78,6 @@ def _number(value_key: str) -> float | None:
         return float(ast.literal_eval(value_key.split(":", 1)[1]))
     except (ValueError, SyntaxError, TypeError):
         return None
-
-
-def written_at(compiled: CompiledProgram, dims: list[int]) -> int:
-    """The first residual index at which some weight has written to ``dims``: 0 for the
-    embeddings, i + 1 for layer i's attention or MLP output."""
-    w = compiled.weights
-    if w["token_embed/embeddings"][:, dims].any() or w["pos_embed/embeddings"][:, dims].any():
-        return 0
-    for i in range(compiled.n_layers):
-        prefix = f"transformer/layer_{i}/"
-        for part in ("attn/linear/w", "attn/linear/b", "mlp/linear_2/w", "mlp/linear_2/b"):
-            if w[prefix + part][..., dims].any():
-                return i + 1
-    return compiled.n_layers
 
 
 def snap(x: Tensor, values: Tensor) -> Tensor:

@@ -9,10 +9,9 @@ Each task's training range is shaded in the task's colour.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from tracr_bench.files import write_bytes_atomic
+from tracr_bench.files import figure_png, write_bytes_atomic
 from tracr_bench.task import TaskError, all_tasks
 
 LENGTH_SPLIT = "length"
@@ -86,12 +85,7 @@ def plot_length_curves(data: dict, path: str | Path) -> Path:
     ax.legend(title="task (shaded: training lengths)", fontsize=8, title_fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    png = io.BytesIO()
-    try:
-        fig.savefig(png, format="png")
-    finally:
-        plt.close(fig)
-    write_bytes_atomic(path, png.getvalue())
+    write_bytes_atomic(path, figure_png(fig))
     return path
 
 
