@@ -68,13 +68,28 @@ def test_no_progress_prints_nothing_on_stderr(tiny_model, retention_text, tmp_pa
     assert out.is_file()
 
 
-def test_no_terminal_no_bars(tiny_model, capfd):
-    """Progress asked for, but stderr is not a terminal (a log file): still no bar."""
+def test_no_terminal_no_bars(tiny_model, capfd, monkeypatch):
+    """Progress asked for, but stderr is not a terminal (a log file): still no bar. The run is
+    offline while it lasts and leaves the caller's environment as it was."""
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen["offline"] = os.environ.get("HF_HUB_OFFLINE")
+        return real(*args, **kwargs)
+
+    import tracr_bench.evaluate.run as run_module
+
+    real = run_module.run_lm_eval
+    monkeypatch.setattr(run_module, "run_lm_eval", spy)
+    environment = dict(os.environ)
     args = ["eval", "--model", str(tiny_model), "--tasks", "parity", "--splits", "test"]
     rc = main([*args, "--limit", LIMIT, "--no-retention", "--no-oracle"])
     captured = capfd.readouterr()
     assert rc == 0
     assert captured.err == "", captured.err
+    assert seen == {"offline": "1"} and dict(os.environ) == environment
 
 
 def _run_on_terminal(cmd: list[str], cwd: Path) -> tuple[int, str]:

@@ -4,9 +4,10 @@ In: whether the run is verbose and whether it shows progress. Out: nothing print
 transformers or datasets on a normal run, and only the run's own labelled bars when progress
 is on (``progress_wanted``: off with ``--no-progress`` or when stderr is not a terminal):
 
-- ``quiet_and_offline``: no download unless asked for (``HF_*_OFFLINE`` set already wins);
-  lm-eval's and transformers' logs at ERROR unless verbose; transformers' weight-loading bar
-  and datasets' bars off (they are not stages of the evaluation);
+- ``offline`` (around the evaluation): no download unless asked for (``HF_*_OFFLINE`` set
+  already wins; the caller's environment is restored after);
+- ``quiet``: lm-eval's and transformers' logs at ERROR unless verbose; transformers'
+  weight-loading bar and datasets' bars off (they are not stages of the evaluation);
 - ``lm_eval_quiet`` (around ``simple_evaluate``): lm-eval's unlabelled per-task bar while it
   builds each task's requests, and its cache-check bar, do not show (the model's own bars,
   one per request type, are the run's); lm-eval's git-hash lookup (``git describe`` in the
@@ -24,6 +25,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
 
 def progress_wanted(progress: bool) -> bool:
     """Bars only when asked for and stderr is a terminal (a log file gets no bar frames)."""
@@ -31,11 +34,23 @@ def progress_wanted(progress: bool) -> bool:
     return bool(progress and stream is not None and hasattr(stream, "isatty") and stream.isatty())
 
 
-def quiet_and_offline(verbose: bool, progress: bool) -> None:
-    """Offline by default; third-party logs and bars off unless ``verbose`` (datasets' bars
-    follow ``progress``)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+@contextlib.contextmanager
+def offline() -> Iterator[None]:
+    """While the block runs, the Hugging Face hub and datasets are offline unless the caller set
+    ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE``; the environment is restored after (a Python
+    caller's later downloads, and the processes it starts, are not affected)."""
+    added = [name for name in OFFLINE_VARIABLES if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def quiet(verbose: bool, progress: bool) -> None:
+    """Third-party logs and bars off unless ``verbose`` (datasets' bars follow ``progress``)."""
     level = logging.INFO if verbose else logging.ERROR
     for name in ("lm_eval", "lm-eval"):
         logging.getLogger(name).setLevel(level)
@@ -87,4 +102,4 @@ def lm_eval_quiet() -> Iterator[None]:
             setattr(module, name, original)
 
 
-__all__ = ["git_hash", "lm_eval_quiet", "progress_wanted", "quiet_and_offline"]
+__all__ = ["git_hash", "lm_eval_quiet", "offline", "progress_wanted", "quiet"]

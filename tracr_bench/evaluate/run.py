@@ -45,7 +45,7 @@ from tracr_bench.evaluate.env_info import EnvInfo
 from tracr_bench.evaluate.general import GeneralTasks, load_general
 from tracr_bench.evaluate.lm_eval_configs import config_dir, stale_configs, write_configs
 from tracr_bench.evaluate.lm_eval_data import task_name
-from tracr_bench.evaluate.quiet import lm_eval_quiet, progress_wanted, quiet_and_offline
+from tracr_bench.evaluate.quiet import lm_eval_quiet, offline, progress_wanted, quiet
 from tracr_bench.evaluate.results import (
     SplitResult,
     add_scores,
@@ -89,8 +89,15 @@ def evaluate(
     arguments["progress"] = progress_wanted(progress)
     started = time.time()
     run = check_inputs(**arguments)
+    with offline():  # no download unless asked for; the caller's environment restored after
+        return _evaluate_checked(run, started)
+
+
+def _evaluate_checked(run: RunSettings, started: float) -> dict:
+    """``evaluate`` after its inputs were checked: the model, lm-eval, the oracle column and
+    the results file."""
     timings: dict[str, float] = {}
-    quiet_and_offline(run.verbose, run.progress)
+    quiet(run.verbose, run.progress)
     env_info = EnvInfo() if processes.is_main_process() else None  # collected meanwhile
     with timed(timings, "general_tasks_s"):
         general_tasks = load_general(list(run.general), list(run.include_paths))
