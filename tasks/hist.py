@@ -49,11 +49,9 @@ def letters(lo: int, hi: int, alphabet=LETTERS, skew: float = 0.0):
 def program():
     from tracr.rasp import rasp
 
-    tokens = rasp.tokens
+    from tracr_bench.task.lib import selector_width as width
 
-    def width(keys, queries, predicate, name):
-        select = rasp.Select(keys, queries, predicate)
-        return rasp.categorical(rasp.SelectorWidth(select)).named(name)
+    tokens = rasp.tokens
 
     rank = width(tokens, tokens, lambda k, q: k in ALL_LETTERS, "letter_rank")
     digits = width(tokens, tokens, lambda k, q: k in DIGITS, "digits")

@@ -56,11 +56,9 @@ def letters(lo: int, hi: int, alphabet=LETTERS, near_tie: bool = False):
 def program():
     from tracr.rasp import rasp
 
-    tokens = rasp.tokens
+    from tracr_bench.task.lib import selector_width as width
 
-    def width(keys, queries, predicate, name):
-        select = rasp.Select(keys, queries, predicate)
-        return rasp.categorical(rasp.SelectorWidth(select)).named(name)
+    tokens = rasp.tokens
 
     running = width(tokens, tokens, lambda k, q: k == q and k in ALL_LETTERS, "running_count")
     same_count = width(running, running, lambda k, q: q > 0 and k == q, "same_count")

@@ -38,6 +38,14 @@ def count_so_far(
     return (rasp.numerical(width) if numerical else rasp.categorical(width)).named(name)
 
 
+def selector_width(
+    keys: rasp.SOp, queries: rasp.SOp, predicate: Callable[[Any, Any], bool], name: str
+) -> rasp.SOp:
+    """The categorical SelectorWidth of ``Select(keys, queries, predicate)``: at each position,
+    how many positions up to here the query selects (``count_so_far`` with a query)."""
+    return rasp.categorical(rasp.SelectorWidth(rasp.Select(keys, queries, predicate))).named(name)
+
+
 def length_so_far(*, numerical: bool = False, name: str = "length_so_far") -> rasp.SOp:
     """The number of positions up to here (tracr's ``make_length`` under causal compilation:
     the position + 1, the whole length only at the last position)."""
