@@ -2,19 +2,26 @@
 # Leaderboard entries with a mechanism block: for the seed-0 models of shuffle_dyck, count and
 # int_sum (tracr and baseline, trained by benchmarks/leaderboard_runs.sh into RUN_DIR), evaluate
 # each (eval --limit LIMIT), decode its output variable at the hidden state aligned with program
-# layer L (adapter readout for tracr, probes for the baseline, whose adapter is untrained; test
-# and every OOD split, interchange interventions of the output variable), run the length search,
-# and submit the three files together to the leaderboard folder LEADERBOARD.
+# layer L (adapter readout for every method starting with tracr, e.g. tracr-pvce, probes for the
+# baseline, whose adapter is untrained; test and every OOD split, at the answer positions unless
+# POSITIONS says otherwise, interchange interventions of the output variable), run the length
+# search, and submit the three files together to the leaderboard folder LEADERBOARD.
 #
 #   benchmarks/mechanism_runs.sh LEADERBOARD [RUN_DIR]      (RUN_DIR default: /work/runs)
 #
-# Writes RUN_DIR/mechanism/<task>-<method>-s0.{results,decode,search}.json; finished files are
-# kept and a model is submitted once per leaderboard folder, so the script can be re-run after
+# Writes RUN_DIR/mechanism/<task>-<method>-s<SEED>.{results,decode,search}.json (the decode
+# files: .decode-answer.{json,png,txt} for POSITIONS=answer, .decode.* for all); finished files
+# are kept and a model is submitted once per leaderboard folder, so the script can be re-run after
 # an interruption. A new LEADERBOARD folder is started
 # (--init). A model already in LEADERBOARD under the same name and seed is refused by submit
 # (remove that file to replace it). Environment: LIMIT (examples per split, 1000), DECODE_LIMIT
 # (examples per split for decode, LIMIT), TRAIN_EXAMPLES (probe fit, 1000), NOISE (decode
-# --noise, none), SEARCH_EXAMPLES (search --max-examples, 200), TASKS, METHODS, SEED (0), BY.
+# --noise, none), POSITIONS (decode --positions: answer, the positions where the model predicts
+# an answer token, or all, every position where the program defines the variable; default
+# answer, since an output variable can hold one value at most positions, e.g. count's at 97%),
+# SEARCH_EXAMPLES (search --max-examples, 200), TASKS, METHODS (tracr baseline; a run folder
+# RUN_DIR/<task>-<method>-s<SEED> per method, e.g. tracr-pvce from VARIANT=per-variable-ce
+# benchmarks/leaderboard_runs.sh), SEED (0), BY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEADERBOARD=${1:?usage: benchmarks/mechanism_runs.sh LEADERBOARD [RUN_DIR]}
@@ -25,6 +32,7 @@ LIMIT=${LIMIT:-1000}
 DECODE_LIMIT=${DECODE_LIMIT:-$LIMIT}
 TRAIN_EXAMPLES=${TRAIN_EXAMPLES:-1000}
 NOISE=${NOISE:-none}
+POSITIONS=${POSITIONS:-answer}
 TASKS=${TASKS:-shuffle_dyck count int_sum}
 METHODS=${METHODS:-tracr baseline}
 SEARCH_EXAMPLES=${SEARCH_EXAMPLES:-200}
@@ -51,14 +59,15 @@ for task in $TASKS; do
         "benchmarks/leaderboard_runs.sh" >&2
       exit 2
     fi
-    readout=adapter; [[ $method == tracr ]] || readout=probe
+    readout=adapter; [[ $method == tracr* ]] || readout=probe
+    decode="$stem.decode"; [[ $POSITIONS == all ]] || decode+="-$POSITIONS"
     layer=$(aligned_layer "$model")
     [[ -f $stem.results.json ]] || $TB eval --model "$model" --tasks "$task" --limit "$LIMIT" \
       --no-progress --output "$stem.results.json"
-    [[ -f $stem.decode.json ]] || $TB decode --model "$model" --task "$task" \
+    [[ -f $decode.json ]] || $TB decode --model "$model" --task "$task" \
       --readout "$readout" --variables final_result --layers "$layer" --limit "$DECODE_LIMIT" \
-      --train-examples "$TRAIN_EXAMPLES" --noise "$NOISE" --no-progress \
-      --output "$stem.decode.json" --plot "$stem.decode.png" > "$stem.decode.txt"
+      --train-examples "$TRAIN_EXAMPLES" --noise "$NOISE" --positions "$POSITIONS" \
+      --no-progress --output "$decode.json" --plot "$decode.png" > "$decode.txt"
     if [[ ! -f $stem.search.json ]]; then
       $TB search --model "$model" --task "$task" --seed 0 --max-examples "$SEARCH_EXAMPLES" \
         --json > "$stem.search.json.part"
@@ -66,7 +75,7 @@ for task in $TASKS; do
     fi
     marker="$stem.submitted"  # holds the leaderboard folders it went to
     if ! grep -qxF "$(realpath -m "$LEADERBOARD")" "$marker" 2>/dev/null; then
-      $TB submit "$stem.results.json" --mechanism "$stem.decode.json" \
+      $TB submit "$stem.results.json" --mechanism "$decode.json" \
         --search "$stem.search.json" --dir "$LEADERBOARD" "${init[@]}" --by "$BY"
       realpath -m "$LEADERBOARD" >> "$marker"
     fi

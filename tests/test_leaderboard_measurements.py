@@ -186,7 +186,10 @@ def _decode_edit(model: Path, **changes) -> dict:
         (lambda m: decode_json(m, iia=float("nan")), ["iia.final_result.2.iia", "[0, 1]"]),
         (lambda m: _decode_edit(m, program__layers=3), ["no field decoding.adapter.test"]),
         (lambda m: _decode_edit(m, decoding={}), ["no adapter or probe readout"]),
-        (lambda m: _decode_edit(m, options__positions="answer"), ["'answer' positions only"]),
+        (
+            lambda m: _decode_edit(m, options__positions="first"),
+            ["options.positions is 'first'", "--positions all or --positions answer"],
+        ),
         (
             lambda m: _decode_edit(m, program__aligned_hidden_states=[0, 2]),
             ["aligned_hidden_states must list 3"],

@@ -9,9 +9,9 @@ result; each base model's own retention perplexity; and notes on what is left ou
 :class:`Cell` holds a row's values of one measure and shows their mean and, where there are
 several, ``± the sample standard deviation`` (n - 1 in the denominator). Accuracies
 (:func:`accuracy`, :func:`ood_mean`) and the schema-2 measurements (:func:`mechanism`,
-:func:`readout`, :func:`frontier`) leave out results on an older task version; the retention
-ratio (:meth:`Board.retention_ratio`) is a run's word perplexity over its base model's on the
-same shard and number of documents.
+:func:`readout`: the readout and the positions decoded, :func:`frontier`) leave out results on
+an older task version; the retention ratio (:meth:`Board.retention_ratio`) is a run's word
+perplexity over its base model's on the same shard and number of documents.
 """
 
 from __future__ import annotations
@@ -59,9 +59,15 @@ def mechanism(e: Entry, task: str, measure: str) -> float | None:
 
 
 def readout(e: Entry, task: str) -> str | None:
-    """The readout (adapter or probe) of the mechanism entry for ``task``."""
+    """The readout of the mechanism entry for ``task`` and the positions its figures are over:
+    ``adapter`` or ``probe`` (every position where the program defines the variable: the entry's
+    ``positions`` is ``all``, or absent as in files before the field), else ``adapter, answer
+    positions`` (``decode --positions answer``)."""
     entry = (e.sub.get("mechanism") or {}).get(task)
-    return entry["decoding"]["readout"] if entry and task not in stale_tasks(e.doc) else None
+    if not entry or task in stale_tasks(e.doc):
+        return None
+    name = entry["decoding"]["readout"]
+    return name if entry.get("positions", "all") == "all" else f"{name}, answer positions"
 
 
 def frontier(e: Entry, task: str) -> float | None:
@@ -146,8 +152,10 @@ class Row:
         return ", ".join(str(s) for s in seeds) if seeds else MISSING
 
     def readouts(self, task: str) -> str:
+        """The distinct :func:`readout` labels of the row's seeds, ``; ``-separated (a label
+        may hold a comma)."""
         found = sorted({r for e in self.entries if (r := readout(e, task)) is not None})
-        return ", ".join(found) if found else MISSING
+        return "; ".join(found) if found else MISSING
 
     @property
     def limits(self) -> str:

@@ -67,6 +67,7 @@ def mechanism_entry(path: str | Path, doc: dict) -> tuple[str, dict]:
         "task_version": m["task_version"],
         "variable": m["variable"],
         "layer": m["layer"],
+        "positions": m["positions"],
         "decoding": m["decoding"],
         "iia": m["iia"],
         "source": {**source, "format": m["format"]},

@@ -19,6 +19,7 @@ version 2, version-1 files stay valid)::
       # version 2 only, both optional, keyed by the task the model was trained on
       # (tracr_bench.leaderboard.measurements: read from the files of --mechanism and --search):
       "mechanism": {"parity": {"task_version": 1, "variable": "final_result", "layer": 2,
+                    "positions": "all" | "answer",  # decode --positions (optional: all)
                     "decoding": {"accuracy": ..., "readout": "adapter" | "probe",
                                  "split": "test", "n": ...},
                     "iia": {...the same fields...} | null,

@@ -3,7 +3,8 @@ whose docstring lists the fields it reads (the rest of a file is ignored):
 
 - :func:`mechanism_from_decode`: a ``tracr-bench decode`` JSON (``tracr_bench.decode.report``,
   format ``tracr-bench-decode/1``) -> the decoding accuracy and the interchange-intervention
-  accuracy of the program's output variable at the aligned layer L;
+  accuracy of the program's output variable at the aligned layer L, and the positions the
+  decoding was scored on (all, or the answer positions only);
 - :func:`frontier_from_search`: a ``tracr-bench search --json`` output
   (``tracr_bench.evaluate.search.SearchResult.to_dict``) -> its length frontier, after checking
   that its counts add up and its frontier is what the search defines.
@@ -25,6 +26,7 @@ from tracr_bench.leaderboard.schema import SubmissionError
 DECODE_FORMAT = "tracr-bench-decode/1"  # the decode JSON versions this reads
 DECODE_SPLIT = "test"  # the split the mechanism columns compare (in distribution)
 READOUTS = ("adapter", "probe")  # the first one the file has is taken
+POSITIONS = ("all", "answer")  # the decode run's --positions values a mechanism entry may record
 
 
 # ---------------------------------------------------------------------------- reading helpers
@@ -98,8 +100,8 @@ def mechanism_from_decode(data: dict) -> dict:
       variable's name); ``program.aligned_hidden_states`` (optional: the LM hidden state of each
       program layer 0..L; without it hidden state i is program layer i): the cells read are
       those of the hidden state H aligned with program layer L, its last entry, else L;
-    - ``options.positions`` (optional): ``all``; a decode run scored on the answer positions
-      only (``answer``) is refused, since the leaderboard compares decoding over all positions;
+    - ``options.positions`` (optional, absent in older files: ``all``): the positions the run
+      scored and fitted its probes on (``decode --positions``), one of :data:`POSITIONS`;
     - ``decoding[R][S][OUT][str(H)]``: ``{"accuracy": 0..1, "positions": n >= 1}``, for probes
       also ``"control_accuracy": 0..1 | null`` (the shuffled-label control);
     - ``interventions[R][S]["iia"][OUT][str(H)]``: ``{"iia": 0..1 | null, "pairs": n}``, n >= 1
@@ -107,8 +109,10 @@ def mechanism_from_decode(data: dict) -> dict:
 
     R is ``adapter`` where ``decoding`` has it, else ``probe``; S is ``test``. Returns ``task``,
     ``task_version``, ``weights_sha256``, ``format`` and the entry's ``variable``, ``layer``,
-    ``decoding`` and ``iia`` (each ``{"accuracy", "readout", "split", "n"}``, a probe's
-    decoding also ``control_accuracy``; ``iia`` may be None)."""
+    ``positions`` (``all`` or ``answer``: what the decoding accuracy counts, and where a probe,
+    whose subspace the IIA swaps, was fitted), ``decoding`` and ``iia`` (each ``{"accuracy",
+    "readout", "split", "n"}``, a probe's decoding also ``control_accuracy``; ``iia`` may be
+    None)."""
     what = "--mechanism"
     fmt = data.get("format")
     if fmt != DECODE_FORMAT:
@@ -128,12 +132,7 @@ def mechanism_from_decode(data: dict) -> dict:
                 f"{what}: program.aligned_hidden_states must list {layer + 1} hidden states"
             )
         layer = _int(aligned[-1], "program.aligned_hidden_states", what, 0)
-    positions = (data.get("options") or {}).get("positions", "all")
-    if positions != "all":
-        raise SubmissionError(
-            f"{what}: the decode run scored {positions!r} positions only; the leaderboard "
-            "compares decoding over all positions: decode again without --positions"
-        )
+    positions = _positions(data, what)
     output = _get(data, ("program", "output"), what)
     if not isinstance(task, str) or not isinstance(output, str) or not output:
         raise SubmissionError(f"{what}: task.name and program.output must be names")
@@ -150,9 +149,22 @@ def mechanism_from_decode(data: dict) -> dict:
         "format": fmt,
         "variable": output,
         "layer": layer,
+        "positions": positions,
         "decoding": dec,
         "iia": iia,
     }
+
+
+def _positions(data: dict, what: str) -> str:
+    """``options.positions`` of a decode JSON (absent: ``all``, as files before the option)."""
+    options = data.get("options")
+    positions = options.get("positions", "all") if isinstance(options, dict) else "all"
+    if positions not in POSITIONS:
+        raise SubmissionError(
+            f"{what}: options.positions is {positions!r}, not one of {', '.join(POSITIONS)}; "
+            "decode again with --positions all or --positions answer"
+        )
+    return positions
 
 
 def _decoding_cell(data: dict, readout: str, output: object, layer: int) -> dict:

@@ -7,11 +7,11 @@ the base-model lines (:func:`base_lines`) and the texts around them (:data:`EXPL
 :data:`EMPTY`); the Markdown and HTML pages lay these out. Accuracies are exact-match
 percentages; ``ID`` is the ``test`` split, ``OOD`` the mean over the task's out-of-distribution
 splits (shown only when every one of them was evaluated); where some row has them (schema
-version 2), per task the mechanism (readout, decoding accuracy and IIA of the program's output
-variable) and the length frontier; retention is the ratio of the row's
-word perplexity on the retention shard to its base model's (lower is better, 1 = unchanged). The
-best value of every numeric column is marked; the retention column compares the trained models
-only, since a base model's own ratio is 1 by definition.
+version 2), per task the mechanism (readout and the positions decoded, decoding accuracy and
+IIA of the program's output variable) and the length frontier; retention is the ratio of the
+row's word perplexity on the retention shard to its base model's (lower is better, 1 =
+unchanged). The best value of every numeric column is marked; the retention column compares the
+trained models only, since a base model's own ratio is 1 by definition.
 """
 
 from __future__ import annotations
@@ -120,7 +120,10 @@ MECHANISM_NOTE = (
     "Readout, decode, IIA (where submitted, schema version 2): from `tracr-bench decode` on the "
     "trained task's `test` split: the accuracy, %, with which the readout (the injected "
     "adapter, else a linear probe) decodes the program's output variable at the last layer "
-    "aligned with the program, and the interchange-intervention accuracy there."
+    "aligned with the program, and the interchange-intervention accuracy there. The decoding "
+    "accuracy counts every position where the program defines the variable or, where the "
+    "readout says `answer positions` (`decode --positions answer`), the answer positions only; "
+    "read it against the variable's majority floor (in the decode JSON)."
 )
 FRONTIER_NOTE = (
     "Frontier (where submitted): the longest input length up to which `tracr-bench search` "
