@@ -68,11 +68,8 @@ for task in $TASKS; do
       --readout "$readout" --variables final_result --layers "$layer" --limit "$DECODE_LIMIT" \
       --train-examples "$TRAIN_EXAMPLES" --noise "$NOISE" --positions "$POSITIONS" \
       --no-progress --output "$decode.json" --plot "$decode.png" > "$decode.txt"
-    if [[ ! -f $stem.search.json ]]; then
-      $TB search --model "$model" --task "$task" --seed 0 --max-examples "$SEARCH_EXAMPLES" \
-        --json > "$stem.search.json.part"
-      mv "$stem.search.json.part" "$stem.search.json"
-    fi
+    [[ -f $stem.search.json ]] || $TB search --model "$model" --task "$task" --seed 0 \
+      --max-examples "$SEARCH_EXAMPLES" --output "$stem.search.json"
     marker="$stem.submitted"  # holds the leaderboard folders it went to
     if ! grep -qxF "$(realpath -m "$LEADERBOARD")" "$marker" 2>/dev/null; then
       $TB submit "$stem.results.json" --mechanism "$decode.json" \

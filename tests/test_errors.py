@@ -125,6 +125,11 @@ def _(w, mp):
     return ["decode", "--model", str(w.good), *DECODE, "--output", str(w.root / "old.json")]
 
 
+@case("search-output-folder-missing", 2, "is missing")
+def _(w, mp):
+    return ["search", "--model", str(w.good), *SEARCH, "--output", str(w.root / "no" / "s.json")]
+
+
 @case("compile-cache-is-a-file", 2, "cache", "--cache-dir")
 def _(w, mp):
     (w.root / "cache").write_text("not a folder")

@@ -1,7 +1,9 @@
 """``tracr_bench.task.strategies`` and ``tracr-bench search``: valid inputs, shrinking toward
 short and simple inputs, a model that is wrong on purpose beyond length K (the search must shrink
 a counterexample to length exactly K and report frontier K - 1), the scoring path against
-lm-eval's, the command line (and its old name ``probe``) and its bad inputs."""
+lm-eval's, the command line (and its old name ``probe``), its ``--output`` file (the JSON
+``--json`` prints, refused before the model loads if it exists or its folder is missing, never
+left half-written) and its bad inputs."""
 
 from __future__ import annotations
 
@@ -212,6 +214,64 @@ def test_search_cli(tiny_parity_lm, capsys):
     assert res == res2
     rc, out, err = _cli(argv, capsys)
     assert rc == 0 and "inputs wrong" in out and "length frontier" in out and "tried" in err
+
+
+def test_search_output_writes_what_json_prints(tiny_parity_lm, tmp_path, capsys):
+    argv = ["search", "--model", str(tiny_parity_lm), "--task", "parity", "--max-examples", "12"]
+    rc, printed, _ = _cli([*argv, "--json"], capsys)
+    out = tmp_path / "search.json"
+    rc2, summary, err = _cli([*argv, "--output", str(out)], capsys)
+    assert rc == rc2 == 0
+    assert "inputs wrong" in summary and f"results written to {out}" in err
+    written, expected = json.loads(out.read_text()), json.loads(printed)
+    written.pop("seconds"), expected.pop("seconds")
+    assert written == expected
+    # with --json too: the same bytes on stdout and in the file; --overwrite replaces a file
+    again = tmp_path / "again.json"
+    again.write_text("old")
+    rc, printed, err = _cli([*argv, "--json", "--output", str(again), "--overwrite"], capsys)
+    assert rc == 0 and printed == again.read_text() and "results written to" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.json", "search.json"]
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [("old.json", "exists; pass --overwrite"), ("no/search.json", "is missing; create it first")],
+)
+def test_search_output_refused_before_the_model_loads(
+    target, message, tiny_parity_lm, tmp_path, capsys, monkeypatch
+):
+    def no_load(*_args, **_kwargs):
+        raise AssertionError("the model was loaded before --output was checked")
+
+    monkeypatch.setattr(ModelRunner, "load", no_load)
+    old = tmp_path / "old.json"
+    old.write_bytes(b'{"kept": true}\n')
+    argv = ["search", "--model", str(tiny_parity_lm), "--task", "parity", "--max-examples", "2"]
+    rc, out, err = _cli([*argv, "--output", str(tmp_path / target)], capsys)
+    assert rc == 2 and not out and len(err.strip().splitlines()) == 1
+    assert err.startswith("tracr-bench: error: ") and message in err
+    assert old.read_bytes() == b'{"kept": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["old.json"]
+
+
+@pytest.mark.parametrize("fault", [RuntimeError, KeyboardInterrupt])
+def test_search_fault_or_ctrl_c_leaves_no_output(
+    fault, tiny_parity_lm, tmp_path, monkeypatch, capsys
+):
+    def stop(*_args, **_kwargs):
+        raise fault("in the middle of the search")
+
+    monkeypatch.setattr(ModelRunner, "_generate", stop)
+    out = tmp_path / "search.json"
+    argv = ["search", "--model", str(tiny_parity_lm), "--task", "parity", "--max-examples", "2"]
+    if fault is KeyboardInterrupt:  # main says so in one line, exit 130
+        assert main([*argv, "--output", str(out)]) == 130
+        assert capsys.readouterr().err.startswith("tracr-bench: search interrupted")
+    else:
+        with pytest.raises(RuntimeError, match="in the middle"):
+            main([*argv, "--output", str(out)])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_probe_is_the_old_name_of_search():

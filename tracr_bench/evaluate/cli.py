@@ -12,10 +12,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from tracr_bench.task import TaskError, get_task
+from tracr_bench.task import Task, TaskError, get_task
+
+if TYPE_CHECKING:
+    from tracr_bench.evaluate.search import SearchResult
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -135,24 +139,44 @@ def show_plan(args: argparse.Namespace) -> int:
     return 2
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from tracr_bench.evaluate.runner import ModelRunner
-    from tracr_bench.evaluate.search import search_failures
-    from tracr_bench.preflight import check_model, resolve_device
+def preflight_search(args: argparse.Namespace) -> Task:
+    """What ``search`` needs, checked before the model is loaded or the search starts: the task,
+    split and length bounds, ``--max-examples``, the ``--output`` file (refused if it exists,
+    unless ``--overwrite``), the device (``auto`` resolved in ``args``) and the model folder.
+    Returns the task."""
+    from tracr_bench.preflight import check_model, check_output_file, resolve_device
+    from tracr_bench.task import strategies
 
     task = get_task(args.task)
     if args.max_examples < 1:
         raise TaskError(f"--max-examples must be at least 1, got {args.max_examples}")
-    from tracr_bench.task import strategies
-
     strategies.lengths(task, args.split, min_length=args.min_length, max_length=args.max_length)
+    if args.output is not None:
+        check_output_file(args.output, flag="--output", overwrite=args.overwrite)
+    args.device = resolve_device(args.device)
+    check_model(args.model)
+    return task
+
+
+def search_json(result: SearchResult) -> str:
+    """The search result as ``--json`` prints it and ``--output`` writes it (a final newline)."""
+    return json.dumps(result.to_dict(), indent=1) + "\n"
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """``tracr-bench search``: the summary on stdout and the per-length table on stderr, or with
+    ``--json`` the result as JSON on stdout; ``--output`` also writes that JSON (atomically,
+    at the end, so an interrupted or failed search leaves no file)."""
+    from tracr_bench.evaluate.runner import ModelRunner
+    from tracr_bench.evaluate.search import search_failures
+    from tracr_bench.files import write_text_atomic
+
+    task = preflight_search(args)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    device = resolve_device(args.device)
-    check_model(args.model)
-    runner = ModelRunner.load(args.model, device=device, batch_size=args.batch_size)
+    runner = ModelRunner.load(args.model, device=args.device, batch_size=args.batch_size)
     res = search_failures(
         runner,
         task,
@@ -162,12 +186,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         min_length=args.min_length,
         max_length=args.max_length,
     )
+    text = search_json(res)
+    if args.output is not None:
+        write_text_atomic(Path(args.output).expanduser(), text)
     if args.json:
-        print(json.dumps(res.to_dict(), indent=1))
-        return 0
-    print(res.summary())
-    table = [[n, t, f, f"{100 * f / t:.0f}"] for n, (t, f) in sorted(res.per_length.items())]
-    print(tabulate(table, headers=["length", "tried", "wrong", "wrong %"]), file=sys.stderr)
+        sys.stdout.write(text)
+    else:
+        print(res.summary())
+        table = [[n, t, f, f"{100 * f / t:.0f}"] for n, (t, f) in sorted(res.per_length.items())]
+        print(tabulate(table, headers=["length", "tried", "wrong", "wrong %"]), file=sys.stderr)
+    if args.output is not None:
+        print(f"results written to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -308,5 +337,17 @@ def add_subcommands(sub) -> None:
     s.add_argument(
         "--device", default="cpu", help="cpu, cuda, cuda:N, mps, or auto (cuda, mps, else cpu)"
     )
-    s.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON on stdout (instead of the summary and per-length table)",
+    )
+    s.add_argument(
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="also write the result JSON (the same as --json prints) to FILE, atomically at the "
+        "end; stdout is unchanged: the summary, or the JSON with --json",
+    )
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     s.set_defaults(func=cmd_search)
