@@ -110,8 +110,8 @@ def interrupted_line(args: argparse.Namespace) -> str:
     work_dir = getattr(args, "work_dir", None)
     kept = {
         "eval": f"{not_written} (results are written only at the end)",
-        "search": "nothing was written",
-        "probe": "nothing was written",
+        "search": f"{not_written} (results are written only at the end)",
+        "probe": f"{not_written} (results are written only at the end)",
         "decode": f"{not_written} (results are written only at the end)",
         "compile": "the programs compiled so far are kept in the cache (a half-made entry is "
         "removed); run it again to finish",
