@@ -12,8 +12,9 @@
 # Writes RUN_DIR/mechanism/<task>-<method>-s<SEED>.{results,decode,search}.json (the decode
 # files: .decode-answer.{json,png,txt} for POSITIONS=answer, .decode.* for all); finished files
 # are kept and a model is submitted once per leaderboard folder, so the script can be re-run after
-# an interruption. A new LEADERBOARD folder is started
-# (--init). A model already in LEADERBOARD under the same name and seed is refused by submit
+# an interruption (the decode JSON, written last, marks a finished decode: without it decode runs
+# again, --overwrite replacing a heatmap an unfinished run left). A new LEADERBOARD folder is
+# started (--init). A model already in LEADERBOARD under the same name and seed is refused by submit
 # (remove that file to replace it). Environment: LIMIT (examples per split, 1000), DECODE_LIMIT
 # (examples per split for decode, LIMIT), TRAIN_EXAMPLES (probe fit, 1000), NOISE (decode
 # --noise, none), POSITIONS (decode --positions: answer, the positions where the model predicts
@@ -67,7 +68,7 @@ for task in $TASKS; do
     [[ -f $decode.json ]] || $TB decode --model "$model" --task "$task" \
       --readout "$readout" --variables final_result --layers "$layer" --limit "$DECODE_LIMIT" \
       --train-examples "$TRAIN_EXAMPLES" --noise "$NOISE" --positions "$POSITIONS" \
-      --no-progress --output "$decode.json" --plot "$decode.png" > "$decode.txt"
+      --no-progress --output "$decode.json" --plot "$decode.png" --overwrite > "$decode.txt"
     [[ -f $stem.search.json ]] || $TB search --model "$model" --task "$task" --seed 0 \
       --max-examples "$SEARCH_EXAMPLES" --output "$stem.search.json"
     marker="$stem.submitted"  # holds the leaderboard folders it went to

@@ -109,6 +109,8 @@ def test_same_seed_same_numbers(injected):
             "folder '/nonexistent-folder' is missing",
         ),
         (["--plot", "decode.jpg"], "ending in .png"),
+        (["--plot", "/nonexistent-folder/d.png"], "folder '/nonexistent-folder' is missing"),
+        (["--plot", "d.png", "--output", "d.png"], "--output and --plot both name 'd.png'"),
         (["--limit", "0"], "--limit must be at least 1"),
     ],
 )
@@ -129,6 +131,54 @@ def test_output_that_is_a_folder(tmp_path, capsys):
     assert "is a folder" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
     assert list((tmp_path / "taken").iterdir()) == []
+
+
+OLD = b'{"kept": true}\n'
+
+
+@pytest.mark.parametrize(
+    ("existing", "options", "flag"),
+    [
+        ("d.json", ["--output", "d.json", "--plot", "d.png"], "--output 'd.json'"),
+        ("d.png", ["--output", "d.json", "--plot", "d.png"], "--plot 'd.png'"),
+        ("d-probe.png", ["--plot", "d.png", "--readout", "both"], "--plot 'd-probe.png'"),
+    ],
+)
+def test_an_existing_file_is_refused_and_kept(
+    tmp_path, capsys, monkeypatch, existing, options, flag
+):
+    """An existing --output or heatmap is refused before the model is loaded, in one line, left
+    byte-identical, and nothing else is written (neither the other file nor a temporary)."""
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was looked at before the outputs were checked")
+
+    monkeypatch.setattr("tracr_bench.preflight.check_model", no_model)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / existing).write_bytes(OLD)
+    assert main(["decode", "--model", "default", *DECODE, *options]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tracr-bench: error: "), err
+    assert f"{flag} exists; pass --overwrite" in err[0], err[0]
+    assert [p.name for p in tmp_path.iterdir()] == [existing]
+    assert (tmp_path / existing).read_bytes() == OLD
+
+
+def test_overwrite_replaces_the_output_and_the_plot(injected, tmp_path, capsys):
+    out, png = tmp_path / "d.json", tmp_path / "d.png"
+    out.write_bytes(OLD)
+    png.write_bytes(OLD)
+    args = ["decode", "--model", str(injected), "--task", "parity", "--split", "test"]
+    args += ["--limit", "8", "--readout", "adapter", "--variables", "final_result"]
+    args += ["--intervene", "none", "--noise", "none", "--no-progress"]
+    args += ["--output", str(out), "--plot", str(png)]
+    assert main(args) == 2  # refused without --overwrite
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == OLD and png.read_bytes() == OLD
+    assert main([*args, "--overwrite"]) == 0
+    assert json.loads(out.read_text())["options"]["readouts"] == ["adapter"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.json", "d.png"]
 
 
 def test_an_adapter_of_another_task(injected, capsys):

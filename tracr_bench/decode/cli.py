@@ -17,6 +17,7 @@ from tracr_bench.decode.config import (
     READOUTS,
     DecodeConfig,
     DecodeError,
+    check_paths,
 )
 
 
@@ -67,26 +68,21 @@ def config_from(args: argparse.Namespace) -> DecodeConfig:
         seed=args.seed,
         batch_size=args.batch_size,
         device=args.device,
-        output=Path(args.output) if args.output else None,
-        plot=Path(args.plot) if args.plot else None,
+        output=Path(args.output).expanduser() if args.output else None,
+        plot=Path(args.plot).expanduser() if args.plot else None,
         cache_dir=getattr(args, "cache_dir", None),
         progress=not args.no_progress,
     )
 
 
 def preflight_decode(args: argparse.Namespace) -> None:
-    """The output and plot files, the cache, the device and the model folder, checked before
-    anything is loaded (one-line errors)."""
-    from tracr_bench.preflight import (
-        check_cache_dir,
-        check_model,
-        check_output_file,
-        resolve_device,
-    )
+    """The output file and every heatmap ``--plot`` makes (an existing one refused unless
+    ``--overwrite``), the cache, the device (``auto`` resolved in ``args``) and the model folder,
+    checked before anything is loaded (one-line errors)."""
+    from tracr_bench.preflight import check_cache_dir, check_model, resolve_device
 
-    for flag, path in (("--output", args.output), ("--plot", args.plot)):
-        if path is not None:
-            check_output_file(path, flag=flag, overwrite=args.overwrite)
+    config = config_from(args)
+    check_paths(config.output, config.plot, readout=config.readout, overwrite=args.overwrite)
     check_cache_dir(getattr(args, "cache_dir", None))
     args.device = resolve_device(args.device)
     check_model(args.model)
@@ -165,7 +161,9 @@ def add_subcommands(sub) -> None:
     s.add_argument("--output", default=None, help="results JSON (written atomically)")
     s.add_argument("--plot", default=None, metavar="PNG", help="heatmap per readout (PNG)")
     s.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --output or --plot file"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output or --plot file (--readout both: its two PNGs)",
     )
     s.add_argument(
         "--cache-dir",

@@ -1,13 +1,13 @@
 """The options of one decode run, and the checks made on them before any work starts.
 
-``DecodeConfig`` holds what the user asked for; ``check_paths`` and ``resolve_layers`` /
-``resolve_names`` turn a bad option into one ``DecodeError`` line naming what to do, before a
-model is loaded or a file is written.
+``DecodeConfig`` holds what the user asked for; ``check_paths`` (``preflight.check_output_file``
+for each file written) and ``resolve_layers`` / ``resolve_names`` turn a bad option into one
+``TaskError`` line (``DecodeError`` or ``PreflightError``) naming what to do, before a model is
+loaded or a file is written.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,24 +99,37 @@ def plot_paths(plot: Path, readouts: list[str]) -> dict[str, Path]:
     return {r: plot.with_name(f"{plot.stem}-{r}{plot.suffix}") for r in readouts}
 
 
-def check_paths(output: Path | None, plot: Path | None) -> None:
-    """``--output`` and ``--plot`` can be written (nothing is created here)."""
+def planned_readouts(readout: str) -> list[str]:
+    """The readouts ``--readout`` runs as far as the output files go: two for ``both`` (one PNG
+    each), else one (``auto`` reads either; ``plot_paths`` names one file either way)."""
+    return ["adapter", "probe"] if readout == "both" else [readout]
+
+
+def check_paths(
+    output: Path | None, plot: Path | None, *, readout: str = "auto", overwrite: bool = True
+) -> None:
+    """``--output`` and every PNG ``--plot`` makes (``plot_paths`` for ``readout``) can be
+    written: ``preflight.check_output_file`` (a file, in an existing writable folder; an existing
+    one refused unless ``overwrite``); ``--plot`` ends in .png and is not the ``--output`` file.
+    Nothing is created here.
+
+    The CLI passes ``--overwrite`` before anything is loaded; ``setup.prepare`` checks with the
+    default ``overwrite=True`` (``decode`` itself writes nothing)."""
+    from tracr_bench.preflight import check_output_file
+
     if plot is not None and plot.suffix.lower() != ".png":
         raise DecodeError(
             f"--plot writes a PNG: give a file name ending in .png, not {str(plot)!r}"
         )
-    for flag, path in (("--output", output), ("--plot", plot)):
-        if path is None:
-            continue
-        folder = path.parent if str(path.parent) else Path(".")
-        if path.is_dir():
-            raise DecodeError(f"{flag} {str(path)!r} is a folder; give a file name")
-        if not folder.is_dir():
-            raise DecodeError(
-                f"cannot write {flag} {str(path)!r}: folder {str(folder)!r} is missing"
-            )
-        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-            raise DecodeError(f"cannot write {flag} {str(path)!r}: permission denied")
+    pngs = list(plot_paths(plot, planned_readouts(readout)).values()) if plot is not None else []
+    if output is not None and output.resolve() in {png.resolve() for png in pngs}:
+        raise DecodeError(
+            f"--output and --plot both name {str(output)!r}; give the JSON another file name"
+        )
+    if output is not None:
+        check_output_file(output, flag="--output", overwrite=overwrite)
+    for png in pngs:
+        check_output_file(png, flag="--plot", overwrite=overwrite)
 
 
 def resolve_layers(asked: tuple[int, ...] | None, default: list[int], n_hidden: int) -> list[int]:
