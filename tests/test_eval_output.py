@@ -50,15 +50,19 @@ def nan_model(tmp_path_factory) -> Path:
     return out
 
 
-def test_no_progress_prints_nothing_on_stderr(tiny_model, retention_text, tmp_path, capfd):
+def test_no_progress_prints_nothing_on_stderr(
+    tiny_model, retention_text, tmp_path, capfd, monkeypatch
+):
     """The whole run, oracle and retention included, outside a git checkout (lm-eval's git
-    lookup): stdout has the table, stderr only the line naming the results file."""
+    lookup): stdout has the table, stderr only the line naming the results file, which is the
+    checked path (a quoted ``~`` expanded, as the shell would)."""
     out = tmp_path / "results.json"
+    monkeypatch.setenv("HOME", str(tmp_path))
     cwd = os.getcwd()
     os.chdir(tmp_path)  # not a git checkout
     try:
         args = ["eval", "--model", str(tiny_model), "--tasks", "parity", "--limit", LIMIT]
-        rc = main([*args, "--no-progress", "--output", str(out)])
+        rc = main([*args, "--no-progress", "--output", "~/results.json"])
     finally:
         os.chdir(cwd)
     captured = capfd.readouterr()

@@ -51,14 +51,14 @@ def preflight_eval(args: argparse.Namespace) -> None:
     )
 
     pairs = select(args.tasks, args.splits)
-    if args.output is not None:
-        check_output_file(args.output, flag="--output", overwrite=args.overwrite)
+    if args.output is not None:  # the checked path (~ expanded) is the one written
+        args.output = check_output_file(args.output, flag="--output", overwrite=args.overwrite)
     plot = getattr(args, "plot", None)
     if plot is not None:
         from tracr_bench.evaluate.plot import LENGTH_SPLIT, check_plot_path
 
         check_plot_path(plot)
-        check_output_file(plot, flag="--plot", overwrite=args.overwrite)
+        args.plot = plot = check_output_file(plot, flag="--plot", overwrite=args.overwrite)
         if not any(split == LENGTH_SPLIT for _, split in pairs):
             raise TaskError("--plot needs a 'length' split among the evaluated splits")
     if not args.no_oracle:
