@@ -226,29 +226,27 @@ def test_probes_at_the_answer_positions(injected, capsys):
     assert result["options"]["positions"] == "answer"
 
 
-def test_a_spread_injection_is_read_where_it_was_aligned(tmp_path):
-    """inject --layer-placement spread on a 5-block GPT-2 (parity: L = 2) records
-    program.aligned_hidden_states; decode reads the adapter and intervenes there."""
-    from tracr_bench.inject.train import inject
+def test_an_injection_is_read_where_its_record_aligns_it(injected, tmp_path):
+    """The short injection with its injection.json rewritten as an older run's (aligned with
+    hidden states 0, 2, 3; a ``spread`` method_variant): decode reads the adapter at the
+    recorded hidden states and intervenes where a block follows (not at 3, the last)."""
+    import shutil
 
-    model, tok = untrained_gpt2(5, 32)
-    model.save_pretrained(tmp_path / "lm")
-    tok.save_pretrained(tmp_path / "lm")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    record = inject(
-        task="parity", model=str(tmp_path / "lm"), method="tracr", steps=2, batch_size=4,
-        kl_batch_size=2, kl_seq_len=32, warmup_steps=0, layer_placement="spread",
-        output=tmp_path / "spread", progress=False,
-    )  # fmt: skip
-    torch.set_num_threads(before)
-    aligned = record["program"]["aligned_hidden_states"]
-    assert aligned != [0, 1, 2] and len(aligned) == 3
-    config = DecodeConfig(task="parity", model=str(tmp_path / "spread"), splits=("test",),
-                          limit=16, noise=(1.0,), progress=False)  # fmt: skip
+    folder = tmp_path / "older"
+    shutil.copytree(injected, folder, ignore=shutil.ignore_patterns("checkpoints"))
+    record = json.loads((folder / "injection.json").read_text())
+    assert record["program"]["aligned_hidden_states"] == [0, 1, 2]  # the paper's placement
+    record["program"]["aligned_hidden_states"] = [0, 2, 3]
+    record["method_variant"] = "per-variable-ce+spread"
+    (folder / "injection.json").write_text(json.dumps(record))
+    config = DecodeConfig(task="parity", model=str(folder), splits=("test",), limit=16,
+                          noise=(1.0,), progress=False)  # fmt: skip
     result = decode(config)
-    assert result["program"]["aligned_hidden_states"] == aligned
-    assert list(result["decoding"]["adapter"]["test"]["final_result"]) == list(map(str, aligned))
+    assert result["program"]["aligned_hidden_states"] == [0, 2, 3]
+    assert result["program"]["alignment"] == "injection.json"
+    assert result["model"]["injection"]["method_variant"] == "per-variable-ce+spread"
+    adapter = result["decoding"]["adapter"]["test"]["final_result"]
+    assert list(adapter) == ["0", "2", "3"] and adapter["3"]["positions"] > 0
     iia = result["interventions"]["adapter"]["test"]["iia"]
-    assert iia["final_result"][str(aligned[2])]["program_layer"] == 2
-    assert iia["ones"][str(aligned[1])]["program_layer"] == 1
+    assert list(iia) == ["ones"] and list(iia["ones"]) == ["2"]
+    assert iia["ones"]["2"]["program_layer"] == 1

@@ -1,22 +1,26 @@
-"""The injector's options beyond the paper (--algorithm-loss, --layer-placement,
---algorithm-warmup, --ce-ramp): the per-variable losses against hand-computed values, the
-placement's mapping, the schedule, the record, short runs that lower their own loss, and the
-default unchanged (bit for bit)."""
+"""The injector's options beyond the paper (--algorithm-loss, --algorithm-warmup, --ce-ramp):
+the per-variable losses against hand-computed values, the schedule, the record, short runs that
+lower their own loss, and the default unchanged (bit for bit). The paper's placement of the
+program's layers is the only one: --layer-placement is gone, and a checkpoint saved with it
+resumes at ``paper`` and is refused at ``spread``."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from tests._tiny_lm import untrained_gpt2
 from tracr_bench.cli import build_parser
 from tracr_bench.compiler.variables import ResidualVariable
 from tracr_bench.inject import alignment
+from tracr_bench.inject.checkpoint import latest_checkpoint
 from tracr_bench.inject.cli import config_options
-from tracr_bench.inject.config import InjectConfig, InjectError, method_variant
+from tracr_bench.inject.config import InjectConfig, InjectError, method_variant, saved_config
 from tracr_bench.inject.injector import Injector, ce_weight
 from tracr_bench.inject.train import inject
 from tracr_bench.models import DEFAULT_MODEL_DIR
@@ -75,14 +79,27 @@ def test_per_variable_ce_loss_by_hand():
     assert y.grad[1, 0, 2, :2].abs().sum() == 0 and y.grad[1, 0, 0].abs().sum() > 0
 
 
-def test_layer_placement():
-    assert alignment.aligned_hidden_states("paper", 12, 3) == [0, 1, 2, 3]
-    assert alignment.aligned_hidden_states("spread", 12, 3) == [0, 4, 7, 11]  # 11/3, 22/3
-    assert alignment.aligned_hidden_states("spread", 4, 3) == [0, 1, 2, 3]  # N = L + 1: paper
-    assert alignment.aligned_hidden_states("spread", 4, 2) == [0, 2, 3]  # 1.5 rounds up
-    for placement in ("paper", "spread"):
-        with pytest.raises(InjectError, match=r"has 3 blocks; .* needs at least 4 \(L \+ 1\)"):
-            alignment.aligned_hidden_states(placement, 3, 3)
+def test_layer_placement_is_gone(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["inject", "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "--algorithm-loss" in help_text and "placement" not in help_text
+    args = ["inject", "--task", "parity", "--output", "o", "--layer-placement", "spread"]
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(args)
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --layer-placement spread" in capsys.readouterr().err
+    with pytest.raises(TypeError):
+        InjectConfig(task="parity", layer_placement="paper")  # type: ignore[call-arg]
+    # a checkpoint's saved config: the removed option at the paper's value is ignored
+    assert saved_config({"task": "parity", "layer_placement": "paper"}, "c") == InjectConfig(
+        task="parity"
+    )
+    with pytest.raises(InjectError, match=r"^c was trained with --layer-placement spread, an"):
+        saved_config({"task": "parity", "layer_placement": "spread"}, "c")
+    with pytest.raises(InjectError, match="^c holds unknown injection options: depth; start"):
+        saved_config({"task": "parity", "depth": 3}, "c")
 
 
 def test_schedule_and_validation():
@@ -98,15 +115,13 @@ def test_schedule_and_validation():
         InjectConfig(task="parity", method="baseline", algorithm_loss="per-variable").validate()
     with pytest.raises(InjectError, match="--algorithm-warmup must be below --steps"):
         InjectConfig(task="parity", steps=5, algorithm_warmup=5).validate()
-    with pytest.raises(InjectError, match="unknown layer_placement 'deep'"):
-        InjectConfig(task="parity", layer_placement="deep").validate()
+    with pytest.raises(InjectError, match="unknown algorithm_loss 'deep'"):
+        InjectConfig(task="parity", algorithm_loss="deep").validate()
     # the labels of injection.json's method_variant
     assert method_variant(InjectConfig(task="parity").asdict()) is None
     assert method_variant({"method": "tracr"}) is None  # a record from before the options
-    full = dataclasses.replace(
-        cfg, algorithm_loss="per-variable", layer_placement="spread", algorithm_warmup=50
-    )
-    assert method_variant(full.asdict()) == "per-variable+spread+warmup50+ramp4"
+    full = dataclasses.replace(cfg, algorithm_loss="per-variable", algorithm_warmup=50)
+    assert method_variant(full.asdict()) == "per-variable+warmup50+ramp4"
     args = build_parser().parse_args(
         ["inject", "--task", "parity", "--output", "o", "--algorithm-loss", "per-variable-ce"]
     )
@@ -154,14 +169,38 @@ def test_default_algorithm_loss_is_the_papers_bit_for_bit():
     assert set(inj.per_variable) == {"final_result", "indices", "ones", "tokens"}
 
 
-def test_spread_moves_the_roll_and_the_gradient():
-    inj = _injector(layer_placement="spread", precision="fp32")
-    assert inj.aligned == [0, 6, 11]  # parity: 2 layers on 12 blocks
+def test_the_algorithm_loss_reaches_the_blocks_below_the_program_only():
+    """Program residual i is aligned with the input of block i: parity's 2 layers on the
+    default LM's blocks 0 and 1, so no later block gets a gradient from the algorithm loss."""
+    inj = _injector(precision="fp32")
+    assert inj.aligned == [0, 1, 2]
     terms, _ = inj.step_losses(0)
     terms["algorithm"].backward()
     for i, block in enumerate(inj.blocks):
         got = any(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters())
-        assert got == (i < 11), f"block {i}"
+        assert got == (i < 2), f"block {i}"
+
+
+def test_a_checkpoint_saved_with_layer_placement_resumes_at_paper_only(tmp_path):
+    """A checkpoint from before --layer-placement was removed carries it in its config:
+    ``paper`` resumes (and the record no longer names it), ``spread`` is one line."""
+    model, tok = untrained_gpt2(3, 32)
+    model.save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    run = dict(model=str(tmp_path / "lm"), output=tmp_path / "run", progress=False)
+    options = {k: v for k, v in TINY.items() if k != "progress"}
+    inject(task="parity", steps=2, checkpoint_every=1, stop_after=1, **options, **run)
+    state = latest_checkpoint(tmp_path / "run" / "checkpoints") / "state.json"
+    saved = json.loads(state.read_text())
+    for placement in ("spread", "paper"):
+        saved["config"]["layer_placement"] = placement
+        state.write_text(json.dumps(saved))
+        if placement == "spread":
+            with pytest.raises(InjectError, match=r"^--resume: the checkpoint .* --layer-pl"):
+                inject(resume=True, **run)
+    rec = inject(resume=True, **run)
+    assert rec["resumed_from_step"] == 1 and "layer_placement" not in rec["config"]
+    assert rec["program"]["aligned_hidden_states"] == [0, 1, 2] and rec["method_variant"] is None
 
 
 @pytest.mark.parametrize(
@@ -169,10 +208,9 @@ def test_spread_moves_the_roll_and_the_gradient():
     [
         {"algorithm_loss": "per-variable"},
         {"algorithm_loss": "per-variable-ce"},
-        {"layer_placement": "spread"},
         {"algorithm_warmup": 5, "ce_ramp": 2},
     ],
-    ids=["per-variable", "per-variable-ce", "spread", "warmup"],
+    ids=["per-variable", "per-variable-ce", "warmup"],
 )
 def test_short_run_lowers_its_own_loss(tmp_path, options):
     rec = inject(task="parity", output=tmp_path, steps=10, log_every=5, **options, **TINY)

@@ -11,6 +11,6 @@ hash, the losses) and resumable checkpoints. ``tracr-bench inject``; from Python
 ``train`` is the run, top to bottom; ``injector`` holds the model, program, adapter, data and
 optimiser and computes a step; ``processes`` runs it on one process or data parallel on several
 (``torchrun`` / ``accelerate launch``); ``stops`` ends a diverged or interrupted run in one line;
-``blocks``, ``losses``, ``alignment`` (layer placement and the per-variable losses), ``data``,
+``blocks``, ``losses``, ``alignment`` (the per-variable losses), ``data``,
 ``checkpoint``, ``run_folder``, ``record`` and ``split_symbols`` are its parts.
 """

@@ -1,23 +1,14 @@
-"""Where the program's layers sit in the LM, and the per-variable algorithm losses.
+"""The per-variable algorithm losses (``--algorithm-loss``).
 
-Placement (``--layer-placement``). Program residual i (after i layers, i = 0..L) is aligned with
-the LM's hidden state ``a_i``, the input of block ``a_i`` (``hidden_states[a_i]``), and
-detach-and-roll is hooked onto the output of block ``a_L``, the block whose input holds the
-program's final residual:
+Program residual i (after i layers, i = 0..L) is aligned with the LM's hidden state i, the input
+of block i (``hidden_states[i]``), as in the paper; detach-and-roll is hooked onto the output of
+block L (``injector``). ``injection.json`` records the alignment as
+``program.aligned_hidden_states`` (``record``).
 
-- ``paper``: ``a_i = i``; detach-and-roll at the output of block L (as in the paper's code);
-- ``spread``: ``a_i = round(i * (N - 1) / L)`` (halves rounded up) for an N-block LM, so
-  ``a_0 = 0`` and ``a_L = N - 1``: the program's layers spread evenly over the blocks, and
-  detach-and-roll at the output of the last block. With N = L + 1 both are the same. Not
-  ``round(i * N / L)``: hidden state N is no block's input (and in GPT-2 it is after the
-  final layer norm), so nothing could sit after it.
-
-Both need N >= L + 1 blocks.
-
-Per-variable losses (``--algorithm-loss``). The program's variables are its SOps
-(``compiler.variables``: the residual labels grouped by name, tracr's helper dimensions ``one``
-and ``*_selector_width_attn_output`` left out). With ``y = A h_{a_i}`` and ``r = r_i`` at one real
-position, a variable v with dimensions ``d_v`` contributes, where it is present:
+The program's variables are its SOps (``compiler.variables``: the residual labels grouped by
+name, tracr's helper dimensions ``one`` and ``*_selector_width_attn_output`` left out). With
+``y = A h_i`` and ``r = r_i`` at one real position, a variable v with dimensions ``d_v``
+contributes, where it is present:
 
 - categorical, ``per-variable``: ``1 - cos(y[d_v], r[d_v])``;
 - categorical, ``per-variable-ce``: cross-entropy of ``softmax(y[d_v])`` against the index of
@@ -43,26 +34,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tracr_bench.compiler.variables import ResidualVariable
-from tracr_bench.inject.config import InjectError
 
 EPS = 1e-8  # as F.cosine_similarity
 METRICS = ("cosine", "ce", "accuracy")  # what the per-variable summary reports
-
-
-def aligned_hidden_states(placement: str, n_blocks: int, n_layers: int) -> list[int]:
-    """The LM hidden state aligned with each program residual 0..L (see the module's text);
-    InjectError when the LM has fewer than L + 1 blocks."""
-    if n_blocks < n_layers + 1:
-        raise InjectError(
-            f"the model has {n_blocks} blocks; injecting a {n_layers}-layer program needs at "
-            f"least {n_layers + 1} (L + 1)"
-        )
-    if placement == "paper":
-        return list(range(n_layers + 1))
-    if placement == "spread":
-        # round half up of i * (N - 1) / L, in integers
-        return [(2 * i * (n_blocks - 1) + n_layers) // (2 * n_layers) for i in range(n_layers + 1)]
-    raise InjectError(f"unknown layer placement {placement!r}; choose from: paper, spread")
 
 
 @dataclass

@@ -13,9 +13,15 @@ KL summed over positions (``batchmean`` over sequences; ours is the mean per tok
 it, pass ``--lr 1e-6 --adapter-lr 1e-4 --precision fp32``.
 
 Beyond the paper (``VARIANT_OPTIONS``, tracr only, defaults the paper's): ``--algorithm-loss``
-and ``--layer-placement`` (see ``alignment``), ``--algorithm-warmup`` and ``--ce-ramp`` (the
-answer cross-entropy's weight, ``injector.ce_weight``; the learning-rate schedule is unchanged).
-``method_variant`` labels a run's non-default ones for ``injection.json``.
+(see ``alignment``), ``--algorithm-warmup`` and ``--ce-ramp`` (the answer cross-entropy's
+weight, ``injector.ce_weight``; the learning-rate schedule is unchanged). ``method_variant``
+labels a run's non-default ones for ``injection.json``. The program's layers always sit where
+the paper puts them (``alignment``).
+
+``saved_config`` reads a checkpoint's ``config`` back: an option since removed
+(``REMOVED_OPTIONS``: ``--layer-placement``, whose ``spread`` did worse than the paper's
+placement on count and shuffle_dyck) is ignored at the value that is still the injector's
+behaviour and refused at any other.
 """
 
 from __future__ import annotations
@@ -31,14 +37,15 @@ from tracr_bench.task import TaskError
 METHODS: tuple[str, ...] = ("tracr", "baseline")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 ALGORITHM_LOSSES: tuple[str, ...] = ("cosine", "per-variable", "per-variable-ce")
-PLACEMENTS: tuple[str, ...] = ("paper", "spread")
 # the options beyond the paper's tracr-injection, with their paper-faithful defaults
 VARIANT_OPTIONS: dict[str, Any] = {
     "algorithm_loss": "cosine",
-    "layer_placement": "paper",
     "algorithm_warmup": 0,
     "ce_ramp": 0,
 }
+# options since removed, with the one value the injector still implements (what an older
+# checkpoint's saved config may hold)
+REMOVED_OPTIONS: dict[str, Any] = {"layer_placement": "paper"}
 
 
 class InjectError(TaskError):
@@ -90,13 +97,6 @@ class InjectConfig:
         "variable's dimensions (squared error for a numerical one); per-variable-ce: the same "
         "with the cross-entropy of the adapter's readout of a categorical variable's value",
         choices=ALGORITHM_LOSSES,
-    )
-    layer_placement: str = option(
-        "paper",
-        "tracr only. paper: program residual i aligned with the input of LM block i, "
-        "detach-and-roll after block L; spread: with that of block round(i * (N - 1) / L) of "
-        "an N-block LM, detach-and-roll after the last block",
-        choices=PLACEMENTS,
     )
     algorithm_warmup: int = option(
         0,
@@ -194,6 +194,25 @@ def method_variant(config: dict[str, Any]) -> str | None:
         else:
             parts.append(str(value))
     return "+".join(parts) or None
+
+
+def saved_config(config: dict[str, Any], source: str) -> InjectConfig:
+    """The ``InjectConfig`` of a checkpoint's saved ``config`` (``source`` names the checkpoint
+    in the error): a removed option at the value the injector still implements is ignored;
+    InjectError (one line) for one at another value, or for an unknown option."""
+    options = dict(config)
+    fix = "start the run over in a new --output folder"
+    for name, kept in REMOVED_OPTIONS.items():
+        value = options.pop(name, kept)
+        if value != kept:
+            raise InjectError(
+                f"{source} was trained with {flag(name)} {value}, an option since removed (only "
+                f"its default, {kept}, remains); {fix}"
+            )
+    unknown = unknown_options(options)
+    if unknown:
+        raise InjectError(f"{source} holds unknown injection options: {', '.join(unknown)}; {fix}")
+    return InjectConfig(**options)
 
 
 def field_types() -> dict[str, type]:

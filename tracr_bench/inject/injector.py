@@ -7,9 +7,8 @@ the adapter. ``step_losses`` computes one step's loss terms:
 
 - the task forward pass (for ``tracr``, detach-and-roll hooked onto the output of block ``L``,
   0-based, so blocks 0..L-1 are the ones aligned with the program's layers and the hook sits
-  after the next one, as in the paper's code; ``--layer-placement spread`` aligns other blocks,
-  see ``alignment``) and its answer cross-entropy (weighted by ``ce_weight``: 0 during
-  ``--algorithm-warmup``, then a ramp or 1);
+  after the next one, as in the paper's code) and its answer cross-entropy (weighted by
+  ``ce_weight``: 0 during ``--algorithm-warmup``, then a ramp or 1);
 - for ``tracr``, the algorithm loss between the adapter's image of the hidden states entering
   blocks 0..L (``aligned``) and the compiled program's residuals 0..L: the paper's cosine or a
   per-variable loss (``alignment``), and at the last step the per-variable summary that
@@ -151,8 +150,9 @@ class Injector:
                 f"the model has {len(self.blocks)} blocks; injecting {self.task.name!r} (a "
                 f"{L}-layer program) needs at least {L + 1} (L + 1)"
             )
-        # the LM hidden state aligned with each program residual 0..L (alignment)
-        self.aligned = alignment.aligned_hidden_states(cfg.layer_placement, len(self.blocks), L)
+        # the LM hidden state aligned with each program residual 0..L: residual i with the input
+        # of block i (the paper's placement); injection.json records it (``record``)
+        self.aligned = list(range(L + 1))
         self.layout = alignment.VariableLayout.build(residual_variables(compiled), dev)
         self.per_variable: dict | None = None  # the last step's per-variable summary
         self._summary: torch.Tensor | None = None

@@ -6,15 +6,18 @@
 ``method_variant`` names the options beyond the paper's tracr-injection (``config.
 VARIANT_OPTIONS``): None for the paper's setting (and for the baseline, which takes none), else
 the non-default ones joined by ``+`` in this order: the ``--algorithm-loss`` value
-(``per-variable``, ``per-variable-ce``), the ``--layer-placement`` value (``spread``),
-``warmup<N>`` for ``--algorithm-warmup N``, ``ramp<N>`` for ``--ce-ramp N``; e.g.
-``per-variable+spread+warmup50``. ``config.method_variant`` computes it from a record's
-``config``.
+(``per-variable``, ``per-variable-ce``), ``warmup<N>`` for ``--algorithm-warmup N``,
+``ramp<N>`` for ``--ce-ramp N``; e.g. ``per-variable+warmup50+ramp20``. ``config.method_variant``
+computes it from a record's ``config``. Records of runs made before ``--layer-placement`` was
+removed may name ``spread`` after the loss (``per-variable-ce+spread``); decode and the
+leaderboard read them as they read any other.
 
 ``program.aligned_hidden_states`` lists, for each program residual 0..L, the index of the LM
-hidden state (the input of that block) it was aligned with (``alignment``); the adapter reads
-the program's output at the last one. ``program.detach_and_roll_block`` is the block whose
-output detach-and-roll replaced (its last entry; None for the baseline).
+hidden state (the input of that block) it was aligned with: ``[0, 1, ..., L]``, the paper's
+placement (``alignment``); an older record may hold others, and decode reads the program's
+layers wherever it says. The adapter reads the program's output at the last one.
+``program.detach_and_roll_block`` is the block whose output detach-and-roll replaced (its last
+entry; None for the baseline).
 
 ``losses.per_variable`` (tracr runs; None otherwise): on the last step's batch, for each
 program variable, the means over the (aligned layer, real position) pairs where it is present

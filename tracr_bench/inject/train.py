@@ -40,7 +40,7 @@ from tracr_bench.inject.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from tracr_bench.inject.config import InjectConfig, InjectError, unknown_options
+from tracr_bench.inject.config import InjectConfig, InjectError, saved_config, unknown_options
 from tracr_bench.inject.injector import Injector, StepResult, resolve_device, uses_bf16
 from tracr_bench.inject.losses import ProjectionError
 from tracr_bench.inject.processes import Processes, check_divides
@@ -219,10 +219,10 @@ def _configure(
 
 
 def _resumed_config(checkpoint: Path, cfg: InjectConfig, asked: set[str], run: Run) -> InjectConfig:
-    """The configuration saved with ``checkpoint``; InjectError if an asked-for field or the
-    base model differs from it."""
+    """The configuration saved with ``checkpoint`` (``config.saved_config``); InjectError if
+    it holds a removed or unknown option, or an asked-for field or the base model differs."""
     saved = _saved(checkpoint)
-    saved_cfg = InjectConfig(**saved["config"])
+    saved_cfg = saved_config(saved["config"], f"--resume: the checkpoint {checkpoint}")
     clash = {
         k: (getattr(cfg, k), getattr(saved_cfg, k))
         for k in sorted(asked)
