@@ -1,8 +1,8 @@
-"""The injector's options beyond the paper (--algorithm-loss, --algorithm-warmup, --ce-ramp):
-the per-variable losses against hand-computed values, the schedule, the record, short runs that
-lower their own loss, and the default unchanged (bit for bit). The paper's placement of the
-program's layers is the only one: --layer-placement is gone, and a checkpoint saved with it
-resumes at ``paper`` and is refused at ``spread``."""
+"""The injector's options beyond the paper (--algorithm-loss, --ce-ramp): the per-variable
+losses against hand-computed values, the schedule, the record, short runs that lower their own
+loss, and the default unchanged (bit for bit). The paper's placement of the program's layers is
+the only one: --layer-placement is gone, and a checkpoint saved with it resumes at ``paper`` and
+is refused at ``spread``; so is --algorithm-warmup (resumes at 0, refused at any other)."""
 
 from __future__ import annotations
 
@@ -79,32 +79,39 @@ def test_per_variable_ce_loss_by_hand():
     assert y.grad[1, 0, 2, :2].abs().sum() == 0 and y.grad[1, 0, 0].abs().sum() > 0
 
 
-def test_layer_placement_is_gone(capsys):
+@pytest.mark.parametrize(
+    ("name", "kept", "other"),
+    [("layer_placement", "paper", "spread"), ("algorithm_warmup", 0, 5)],
+    ids=["layer-placement", "algorithm-warmup"],
+)
+def test_removed_option_is_gone(capsys, name, kept, other):
+    option_flag = "--" + name.replace("_", "-")
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["inject", "--help"])
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
-    assert "--algorithm-loss" in help_text and "placement" not in help_text
-    args = ["inject", "--task", "parity", "--output", "o", "--layer-placement", "spread"]
+    assert "--algorithm-loss" in help_text and "--ce-ramp" in help_text
+    assert option_flag not in help_text and "placement" not in help_text
+    args = ["inject", "--task", "parity", "--output", "o", option_flag, str(other)]
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(args)
     assert exit_info.value.code == 2
-    assert "unrecognized arguments: --layer-placement spread" in capsys.readouterr().err
+    assert f"unrecognized arguments: {option_flag} {other}" in capsys.readouterr().err
     with pytest.raises(TypeError):
-        InjectConfig(task="parity", layer_placement="paper")  # type: ignore[call-arg]
-    # a checkpoint's saved config: the removed option at the paper's value is ignored
-    assert saved_config({"task": "parity", "layer_placement": "paper"}, "c") == InjectConfig(
-        task="parity"
-    )
-    with pytest.raises(InjectError, match=r"^c was trained with --layer-placement spread, an"):
-        saved_config({"task": "parity", "layer_placement": "spread"}, "c")
+        InjectConfig(task="parity", **{name: kept})
+    # a checkpoint's saved config: the removed option at the injector's value is ignored
+    saved = {"task": "parity", "ce_ramp": 3, name: kept}
+    assert saved_config(saved, "c") == InjectConfig(task="parity", ce_ramp=3)
+    with pytest.raises(InjectError, match=rf"^c was trained with {option_flag} {other}, an") as err:
+        saved_config({"task": "parity", name: other}, "c")
+    assert "\n" not in str(err.value) and str(err.value).endswith("in a new --output folder")
     with pytest.raises(InjectError, match="^c holds unknown injection options: depth; start"):
         saved_config({"task": "parity", "depth": 3}, "c")
 
 
 def test_schedule_and_validation():
-    cfg = InjectConfig(task="parity", steps=20, algorithm_warmup=3, ce_ramp=4)
-    assert [ce_weight(s, cfg) for s in range(9)] == [0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1]
+    cfg = InjectConfig(task="parity", steps=20, ce_ramp=4)
+    assert [ce_weight(s, cfg) for s in range(6)] == [0.25, 0.5, 0.75, 1, 1, 1]
     assert [ce_weight(s, InjectConfig(task="parity", ce_ramp=2)) for s in range(3)] == [
         0.5,
         1,
@@ -113,15 +120,20 @@ def test_schedule_and_validation():
     assert all(ce_weight(s, InjectConfig(task="parity")) == 1.0 for s in range(5))
     with pytest.raises(InjectError, match="--algorithm-loss per-variable needs --method tracr"):
         InjectConfig(task="parity", method="baseline", algorithm_loss="per-variable").validate()
-    with pytest.raises(InjectError, match="--algorithm-warmup must be below --steps"):
-        InjectConfig(task="parity", steps=5, algorithm_warmup=5).validate()
+    with pytest.raises(InjectError, match="--ce-ramp 4 needs --method tracr"):
+        dataclasses.replace(cfg, method="baseline").validate()
+    dataclasses.replace(cfg, steps=2).validate()  # a ramp longer than the run is allowed
     with pytest.raises(InjectError, match="unknown algorithm_loss 'deep'"):
         InjectConfig(task="parity", algorithm_loss="deep").validate()
     # the labels of injection.json's method_variant
     assert method_variant(InjectConfig(task="parity").asdict()) is None
     assert method_variant({"method": "tracr"}) is None  # a record from before the options
-    full = dataclasses.replace(cfg, algorithm_loss="per-variable", algorithm_warmup=50)
-    assert method_variant(full.asdict()) == "per-variable+warmup50+ramp4"
+    full = dataclasses.replace(cfg, algorithm_loss="per-variable")
+    assert method_variant(full.asdict()) == "per-variable+ramp4"
+    assert method_variant({"ce_ramp": 100}) == "ramp100"
+    # an older record's config may still name the removed options: not part of the label
+    older = {**full.asdict(), "algorithm_warmup": 50, "layer_placement": "spread"}
+    assert method_variant(older) == "per-variable+ramp4"
     args = build_parser().parse_args(
         ["inject", "--task", "parity", "--output", "o", "--algorithm-loss", "per-variable-ce"]
     )
@@ -181,9 +193,10 @@ def test_the_algorithm_loss_reaches_the_blocks_below_the_program_only():
         assert got == (i < 2), f"block {i}"
 
 
-def test_a_checkpoint_saved_with_layer_placement_resumes_at_paper_only(tmp_path):
-    """A checkpoint from before --layer-placement was removed carries it in its config:
-    ``paper`` resumes (and the record no longer names it), ``spread`` is one line."""
+def test_a_checkpoint_saved_with_removed_options_resumes_at_their_kept_value_only(tmp_path):
+    """A checkpoint from before --layer-placement and --algorithm-warmup were removed carries
+    them in its config: ``paper`` and 0 resume (and the record no longer names them),
+    ``spread`` or a warm-up of 1 is one line."""
     model, tok = untrained_gpt2(3, 32)
     model.save_pretrained(tmp_path / "lm")
     tok.save_pretrained(tmp_path / "lm")
@@ -192,14 +205,16 @@ def test_a_checkpoint_saved_with_layer_placement_resumes_at_paper_only(tmp_path)
     inject(task="parity", steps=2, checkpoint_every=1, stop_after=1, **options, **run)
     state = latest_checkpoint(tmp_path / "run" / "checkpoints") / "state.json"
     saved = json.loads(state.read_text())
-    for placement in ("spread", "paper"):
-        saved["config"]["layer_placement"] = placement
-        state.write_text(json.dumps(saved))
-        if placement == "spread":
-            with pytest.raises(InjectError, match=r"^--resume: the checkpoint .* --layer-pl"):
-                inject(resume=True, **run)
+    refused = {"layer_placement": "spread", "algorithm_warmup": 1}
+    for name, value in refused.items():
+        config = {**saved["config"], "layer_placement": "paper", "algorithm_warmup": 0}
+        state.write_text(json.dumps({**saved, "config": {**config, name: value}}))
+        flag = "--" + name.replace("_", "-")
+        with pytest.raises(InjectError, match=rf"^--resume: the checkpoint .* {flag} {value}, "):
+            inject(resume=True, **run)
+    state.write_text(json.dumps({**saved, "config": config}))
     rec = inject(resume=True, **run)
-    assert rec["resumed_from_step"] == 1 and "layer_placement" not in rec["config"]
+    assert rec["resumed_from_step"] == 1 and not set(refused) & set(rec["config"])
     assert rec["program"]["aligned_hidden_states"] == [0, 1, 2] and rec["method_variant"] is None
 
 
@@ -208,9 +223,9 @@ def test_a_checkpoint_saved_with_layer_placement_resumes_at_paper_only(tmp_path)
     [
         {"algorithm_loss": "per-variable"},
         {"algorithm_loss": "per-variable-ce"},
-        {"algorithm_warmup": 5, "ce_ramp": 2},
+        {"ce_ramp": 2},
     ],
-    ids=["per-variable", "per-variable-ce", "warmup"],
+    ids=["per-variable", "per-variable-ce", "ramp"],
 )
 def test_short_run_lowers_its_own_loss(tmp_path, options):
     rec = inject(task="parity", output=tmp_path, steps=10, log_every=5, **options, **TINY)
@@ -220,6 +235,6 @@ def test_short_run_lowers_its_own_loss(tmp_path, options):
     program = rec["program"]
     assert program["detach_and_roll_block"] == program["aligned_hidden_states"][-1]
     assert rec["losses"]["per_variable"]["final_result"]["accuracy"] is not None
-    if "algorithm_warmup" in options:  # the answer's cross-entropy is not in the warm-up's loss
-        assert first["loss"] == pytest.approx(first["algorithm"] + first["kl"], abs=1e-5)
-        assert second["loss"] < second["algorithm"] + second["kl"] + second["ce"]
+    if "ce_ramp" in options:  # the answer's cross-entropy at weight 0.5 in step 0, then 1
+        assert first["loss"] < first["algorithm"] + first["kl"] + first["ce"]
+        assert second["loss"] == pytest.approx(second["algorithm"] + second["kl"] + second["ce"])

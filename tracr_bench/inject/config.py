@@ -13,15 +13,16 @@ KL summed over positions (``batchmean`` over sequences; ours is the mean per tok
 it, pass ``--lr 1e-6 --adapter-lr 1e-4 --precision fp32``.
 
 Beyond the paper (``VARIANT_OPTIONS``, tracr only, defaults the paper's): ``--algorithm-loss``
-(see ``alignment``), ``--algorithm-warmup`` and ``--ce-ramp`` (the answer cross-entropy's
-weight, ``injector.ce_weight``; the learning-rate schedule is unchanged). ``method_variant``
+(see ``alignment``) and ``--ce-ramp`` (the answer cross-entropy's weight rises from the first
+step, ``injector.ce_weight``; the learning-rate schedule is unchanged). ``method_variant``
 labels a run's non-default ones for ``injection.json``. The program's layers always sit where
 the paper puts them (``alignment``).
 
 ``saved_config`` reads a checkpoint's ``config`` back: an option since removed
 (``REMOVED_OPTIONS``: ``--layer-placement``, whose ``spread`` did worse than the paper's
-placement on count and shuffle_dyck) is ignored at the value that is still the injector's
-behaviour and refused at any other.
+placement on count and shuffle_dyck; ``--algorithm-warmup``, steps without the answer
+cross-entropy, which did worse than none on count and shuffle_dyck) is ignored at the value
+that is still the injector's behaviour and refused at any other.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ ALGORITHM_LOSSES: tuple[str, ...] = ("cosine", "per-variable", "per-variable-ce"
 # the options beyond the paper's tracr-injection, with their paper-faithful defaults
 VARIANT_OPTIONS: dict[str, Any] = {
     "algorithm_loss": "cosine",
-    "algorithm_warmup": 0,
     "ce_ramp": 0,
 }
 # options since removed, with the one value the injector still implements (what an older
 # checkpoint's saved config may hold)
-REMOVED_OPTIONS: dict[str, Any] = {"layer_placement": "paper"}
+REMOVED_OPTIONS: dict[str, Any] = {"layer_placement": "paper", "algorithm_warmup": 0}
 
 
 class InjectError(TaskError):
@@ -98,16 +98,10 @@ class InjectConfig:
         "with the cross-entropy of the adapter's readout of a categorical variable's value",
         choices=ALGORITHM_LOSSES,
     )
-    algorithm_warmup: int = option(
-        0,
-        "tracr only: the first N steps train without the answer cross-entropy (algorithm loss "
-        "and KL only)",
-        minimum=0,
-    )
     ce_ramp: int = option(
         0,
-        "tracr only: after --algorithm-warmup, raise the answer cross-entropy's weight linearly "
-        "from 1/N to 1 over N steps",
+        "tracr only: raise the answer cross-entropy's weight linearly from 1/N at the first "
+        "step to 1 over the first N steps; 0: weight 1 throughout",
         minimum=0,
     )
     kl_batch_size: int = option(4, "windows of natural text per step, for the KL term", minimum=1)
@@ -155,20 +149,15 @@ class InjectConfig:
         self._check_variant()
 
     def _check_variant(self) -> None:
-        """The options beyond the paper need the algorithm loss, and a warm-up shorter than
-        the run."""
-        if not self.uses_algorithm:
-            for name, default in VARIANT_OPTIONS.items():
-                if getattr(self, name) != default:
-                    raise InjectError(
-                        f"{flag(name)} {getattr(self, name)} needs --method tracr (the "
-                        f"{self.method} has no algorithm loss)"
-                    )
-        if self.algorithm_warmup >= self.steps:
-            raise InjectError(
-                f"--algorithm-warmup must be below --steps ({self.steps}), got "
-                f"{self.algorithm_warmup}: the answer would never be trained"
-            )
+        """The options beyond the paper need the algorithm loss."""
+        if self.uses_algorithm:
+            return
+        for name, default in VARIANT_OPTIONS.items():
+            if getattr(self, name) != default:
+                raise InjectError(
+                    f"{flag(name)} {getattr(self, name)} needs --method tracr (the "
+                    f"{self.method} has no algorithm loss)"
+                )
 
     def asdict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -187,9 +176,7 @@ def method_variant(config: dict[str, Any]) -> str | None:
         value = config.get(name, default)
         if value == default:
             continue
-        if name == "algorithm_warmup":
-            parts.append(f"warmup{value}")
-        elif name == "ce_ramp":
+        if name == "ce_ramp":
             parts.append(f"ramp{value}")
         else:
             parts.append(str(value))

@@ -8,7 +8,7 @@ the adapter. ``step_losses`` computes one step's loss terms:
 - the task forward pass (for ``tracr``, detach-and-roll hooked onto the output of block ``L``,
   0-based, so blocks 0..L-1 are the ones aligned with the program's layers and the hook sits
   after the next one, as in the paper's code) and its answer cross-entropy (weighted by
-  ``ce_weight``: 0 during ``--algorithm-warmup``, then a ramp or 1);
+  ``ce_weight``: 1, or rising to 1 over the first ``--ce-ramp`` steps);
 - for ``tracr``, the algorithm loss between the adapter's image of the hidden states entering
   blocks 0..L (``aligned``) and the compiled program's residuals 0..L: the paper's cosine or a
   per-variable loss (``alignment``), and at the last step the per-variable summary that
@@ -74,12 +74,10 @@ def _autocast(device: torch.device, precision: str) -> Callable[[], Any]:
 
 
 def ce_weight(step: int, cfg: InjectConfig) -> float:
-    """The answer cross-entropy's weight at ``step`` (0-based): 0 for the first
-    ``algorithm_warmup`` steps, then ``k / ce_ramp`` at the k-th step after them up to 1."""
-    if step < cfg.algorithm_warmup:
-        return 0.0
-    if cfg.ce_ramp and step - cfg.algorithm_warmup < cfg.ce_ramp:
-        return (step - cfg.algorithm_warmup + 1) / cfg.ce_ramp
+    """The answer cross-entropy's weight at ``step`` (0-based): ``(step + 1) / ce_ramp`` for
+    the first ``ce_ramp`` steps, then 1 (always 1 without a ramp)."""
+    if cfg.ce_ramp and step < cfg.ce_ramp:
+        return (step + 1) / cfg.ce_ramp
     return 1.0
 
 

@@ -6,11 +6,12 @@
 ``method_variant`` names the options beyond the paper's tracr-injection (``config.
 VARIANT_OPTIONS``): None for the paper's setting (and for the baseline, which takes none), else
 the non-default ones joined by ``+`` in this order: the ``--algorithm-loss`` value
-(``per-variable``, ``per-variable-ce``), ``warmup<N>`` for ``--algorithm-warmup N``,
-``ramp<N>`` for ``--ce-ramp N``; e.g. ``per-variable+warmup50+ramp20``. ``config.method_variant``
-computes it from a record's ``config``. Records of runs made before ``--layer-placement`` was
-removed may name ``spread`` after the loss (``per-variable-ce+spread``); decode and the
-leaderboard read them as they read any other.
+(``per-variable``, ``per-variable-ce``), ``ramp<N>`` for ``--ce-ramp N``; e.g.
+``per-variable+ramp20``. ``config.method_variant`` computes it from a record's ``config``.
+Records of runs made before ``--layer-placement`` and ``--algorithm-warmup`` were removed may
+name ``spread`` after the loss and ``warmup<N>`` before the ramp
+(``per-variable-ce+spread+warmup50``); decode and the leaderboard read them as they read any
+other.
 
 ``program.aligned_hidden_states`` lists, for each program residual 0..L, the index of the LM
 hidden state (the input of that block) it was aligned with: ``[0, 1, ..., L]``, the paper's
