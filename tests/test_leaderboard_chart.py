@@ -119,8 +119,12 @@ def test_chart_of_the_committed_leaderboard_parses():
 
     html = (default_dir() / "index.html").read_text("utf-8")
     for task in ("count", "int_sum", "shuffle_dyck"):
-        svg = _figure(html, task).find("svg")
-        assert len(_bars(svg)) == 3 * len(get_task(task).eval_splits)
+        bars = _bars(_figure(html, task).find("svg"))
+        rows = {name for name, _ in bars}
+        # one bar per row and split: the base, its baseline and every injected method on the task
+        assert len(bars) == len(rows) * len(get_task(task).eval_splits), task
+        assert "default LM" in rows and any("baseline" in r for r in rows), rows
+        assert any("tracr" in r for r in rows), rows
     assert "<script" in html and html.count("<svg") == 3
 
 
