@@ -73,7 +73,7 @@ class DecodeConfig:
         """The readouts to run; a one-line error when the adapter is asked for but missing."""
         if self.readout == "auto":
             return ["adapter"] if has_adapter else ["probe"]
-        wanted = ["adapter", "probe"] if self.readout == "both" else [self.readout]
+        wanted = planned_readouts(self.readout)
         if "adapter" in wanted and not has_adapter:
             raise DecodeError(
                 f"--readout {self.readout}: {self.model!r} has no trained adapter (it was not "

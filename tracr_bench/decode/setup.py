@@ -20,7 +20,6 @@ from tracr_bench.decode.config import (
     DecodeConfig,
     DecodeError,
     check_paths,
-    plot_paths,
     resolve_layers,
     resolve_names,
 )
@@ -76,7 +75,7 @@ def prepare(
     in tests) replaces the model; ``config.model`` then only provides the tokenizer, and
     ``aligned`` (default: the identity) is its hidden state for each program layer."""
     config.check()
-    check_paths(config.output, config.plot)
+    check_paths(config.output, config.plot, readout=config.readout)  # and every PNG --plot makes
     task = get_task(config.task)
     splits = list(config.splits) if config.splits is not None else task.eval_splits
     for name in splits:
@@ -100,9 +99,6 @@ def prepare(
         raise DecodeError(
             "--split train: probes are fitted on train; score them on test or an OOD split"
         )
-    if config.plot is not None:
-        for png in plot_paths(config.plot, readouts).values():
-            check_paths(None, png)
     translator = Translator(task, load_tokenizer(config.model))
     programs = Programs(task, translator, config.cache_dir, config.device)
     injection = programs.injection

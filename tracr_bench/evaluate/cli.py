@@ -151,8 +151,8 @@ def preflight_search(args: argparse.Namespace) -> Task:
     if args.max_examples < 1:
         raise TaskError(f"--max-examples must be at least 1, got {args.max_examples}")
     strategies.lengths(task, args.split, min_length=args.min_length, max_length=args.max_length)
-    if args.output is not None:
-        check_output_file(args.output, flag="--output", overwrite=args.overwrite)
+    if args.output is not None:  # the checked path (~ expanded) is the one written
+        args.output = check_output_file(args.output, flag="--output", overwrite=args.overwrite)
     args.device = resolve_device(args.device)
     check_model(args.model)
     return task
@@ -188,7 +188,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     text = search_json(res)
     if args.output is not None:
-        write_text_atomic(Path(args.output).expanduser(), text)
+        write_text_atomic(args.output, text)
     if args.json:
         sys.stdout.write(text)
     else:
